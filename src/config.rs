@@ -1,0 +1,448 @@
+//! The configuration: one TOML file, every key defaulted from the embedded `config/default.toml`
+//! except the account. Unknown keys and bad values are errors naming the file, line and key.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The built-in defaults, compiled into the binary.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// toml's message already names the line, column and key.
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: {key} {problem}")]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        problem: String,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub instagram: InstagramConfig,
+    pub media: MediaConfig,
+    pub camera: CameraConfig,
+    pub image: ImageConfig,
+    pub trigger: TriggerConfig,
+    pub display: DisplayConfig,
+    pub store: StoreConfig,
+    pub publish: PublishConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstagramConfig {
+    pub graph_url: String,
+    /// The account; the one key with no default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    pub access_token_file: PathBuf,
+    pub caption: String,
+    pub event: String,
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum MediaHostKind {
+    Serve,
+    S3,
+    UrlTemplate,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    pub host: MediaHostKind,
+    pub public_base_url: String,
+    pub listen: String,
+    pub s3_endpoint: String,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    pub s3_access_key_file: PathBuf,
+    pub s3_secret_key_file: PathBuf,
+    pub s3_url_expiry_secs: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CameraKind {
+    V4l2,
+    Dir,
+    TestPattern,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    pub kind: CameraKind,
+    pub device: PathBuf,
+    pub dir: PathBuf,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageConfig {
+    /// Output width in pixels, 320..=1440.
+    pub width: u32,
+    /// JPEG quality to start from, 1..=100.
+    pub quality: u8,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum TriggerKind {
+    Gpio,
+    Socket,
+    Stdin,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerConfig {
+    pub kinds: Vec<TriggerKind>,
+    pub gpio_chip: PathBuf,
+    pub gpio_line: u32,
+    pub debounce_ms: u64,
+    pub lockout_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DisplayKind {
+    Ssd1306,
+    Sh1106,
+    None,
+    Terminal,
+    Png,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayConfig {
+    pub kind: DisplayKind,
+    pub i2c_bus: PathBuf,
+    pub address: u8,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub dir: PathBuf,
+    pub min_free_mib: u64,
+    pub max_blob_mib: u64,
+    pub delete_published: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishConfig {
+    pub backoff_base_ms: u64,
+    pub backoff_cap_ms: u64,
+    pub poll_interval_ms: u64,
+    pub auth_pause_secs: u64,
+}
+
+/// The embedded defaults as a TOML table, the base every config file is merged onto.
+fn default_table() -> toml::Table {
+    DEFAULT_TOML
+        .parse()
+        .expect("config/default.toml is valid TOML")
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::Value::Table(default_table())
+            .try_into()
+            .expect("config/default.toml names every key")
+    }
+}
+
+/// Lays `user` over `base`, key by key, so a file only names what it changes.
+fn merge(base: &mut toml::Table, user: toml::Table) {
+    for (key, value) in user {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(u)) => merge(b, u),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// The line (1-based) where `key` is set under `[section]` in `text`, to point people at it.
+fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = header.trim().to_string();
+        } else if current == section
+            && line
+                .split_once('=')
+                .is_some_and(|(k, _)| k.trim().trim_matches('"') == key)
+        {
+            return Some(n + 1);
+        }
+    }
+    None
+}
+
+impl Config {
+    /// Reads and validates a config file. The account must be set.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config = Self::parse(&text, path)?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Parses TOML text over the defaults, without validating the values.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let parse_error = |message: String| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        };
+        // Syntax errors: toml names the line and column.
+        let user: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| parse_error(e.to_string().trim_end().to_string()))?;
+        // Unknown sections and keys: named with their line, before merging hides where they were.
+        let defaults = default_table();
+        for (section, value) in &user {
+            let Some(known) = defaults.get(section).and_then(|v| v.as_table()) else {
+                return Err(parse_error(format!(
+                    "unknown section [{section}]; known sections are {}",
+                    defaults.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            };
+            let Some(keys) = value.as_table() else {
+                return Err(parse_error(format!(
+                    "{section} must be a [{section}] table"
+                )));
+            };
+            for key in keys.keys() {
+                if !known.contains_key(key) && !(section == "instagram" && key == "user_id") {
+                    let line = line_of(text, section, key)
+                        .map(|n| format!(" at line {n}"))
+                        .unwrap_or_default();
+                    return Err(parse_error(format!(
+                        "unknown key {section}.{key}{line}; known keys in [{section}] are {}",
+                        known.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )));
+                }
+            }
+        }
+        let mut merged = defaults;
+        merge(&mut merged, user);
+        toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                // Bad values: toml names the key; add the line it is on.
+                let message = e.to_string().trim_end().to_string();
+                let line = e
+                    .message()
+                    .split('`')
+                    .nth(1)
+                    .and_then(|path| path.rsplit_once('.'))
+                    .and_then(|(section, key)| line_of(text, section, key))
+                    .map(|n| format!(" (line {n})"))
+                    .unwrap_or_default();
+                parse_error(format!("{message}{line}"))
+            })
+    }
+
+    /// Checks what types alone cannot. Each problem names its key and how to fix it.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, problem: String| {
+            Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key,
+                problem,
+            })
+        };
+        match &self.instagram.user_id {
+            None => {
+                return invalid(
+                    "instagram.user_id",
+                    "is missing: set it to your Instagram professional account id \
+                     (a number like \"17841400000000000\")"
+                        .into(),
+                )
+            }
+            Some(id) if id.trim().is_empty() || !id.chars().all(|c| c.is_ascii_digit()) => {
+                return invalid(
+                    "instagram.user_id",
+                    format!("is {id:?}: it must be the numeric id of your Instagram account"),
+                )
+            }
+            _ => {}
+        }
+        if let Err(e) = url::Url::parse(&self.instagram.graph_url) {
+            return invalid(
+                "instagram.graph_url",
+                format!("is not a URL ({e}): use e.g. \"https://graph.facebook.com/v21.0\""),
+            );
+        }
+        if let Err(problem) = crate::publish::caption::validate(&self.instagram.caption) {
+            return invalid("instagram.caption", problem);
+        }
+        if !(320..=1440).contains(&self.image.width) {
+            return invalid(
+                "image.width",
+                format!(
+                    "is {}: Instagram accepts 320 to 1440 pixels wide",
+                    self.image.width
+                ),
+            );
+        }
+        if !(1..=100).contains(&self.image.quality) {
+            return invalid(
+                "image.quality",
+                format!("is {}: use 1 to 100 (90 is good)", self.image.quality),
+            );
+        }
+        if self.camera.width < 64 || self.camera.height < 64 {
+            return invalid(
+                "camera.width",
+                "camera.width and camera.height must be at least 64".into(),
+            );
+        }
+        if self.media.host == MediaHostKind::Serve {
+            if let Err(e) = url::Url::parse(&self.media.public_base_url) {
+                return invalid(
+                    "media.public_base_url",
+                    format!("is not a URL ({e}): it is where Instagram fetches photos from"),
+                );
+            }
+            if self.media.listen.parse::<std::net::SocketAddr>().is_err() {
+                return invalid(
+                    "media.listen",
+                    format!(
+                        "is {:?}: use an address and port like \"0.0.0.0:8088\"",
+                        self.media.listen
+                    ),
+                );
+            }
+        }
+        if self.media.host == MediaHostKind::S3
+            && (self.media.s3_endpoint.is_empty() || self.media.s3_bucket.is_empty())
+        {
+            return invalid(
+                "media.s3_endpoint",
+                "and media.s3_bucket must be set when media.host = \"s3\"".into(),
+            );
+        }
+        if self.publish.backoff_base_ms == 0
+            || self.publish.backoff_cap_ms < self.publish.backoff_base_ms
+        {
+            return invalid(
+                "publish.backoff_cap_ms",
+                "must be at least publish.backoff_base_ms, which must be above 0".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The account id, once validated.
+    pub fn user_id(&self) -> &str {
+        self.instagram.user_id.as_deref().unwrap_or_default()
+    }
+
+    /// The effective config as TOML, secrets hidden (`print-config`). Secrets live in their
+    /// own files, so the config holds only their paths.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/postbooth/config.toml"))
+    }
+
+    #[test]
+    fn embedded_defaults_name_every_key() {
+        // Parsing default.toml must never fall back to Default (that would recurse): compare a
+        // fully-written config with the defaults.
+        let c = Config::default();
+        assert_eq!(c.image.width, 1080);
+        assert_eq!(c.display.address, 0x3C);
+        assert!(c.instagram.user_id.is_none());
+    }
+
+    #[test]
+    fn a_file_only_needs_the_account() {
+        let c = parse("[instagram]\nuser_id = \"1784\"\n").unwrap();
+        c.validate(Path::new("x")).unwrap();
+        assert_eq!(c.user_id(), "1784");
+        assert_eq!(c.store.dir, PathBuf::from("/var/lib/postbooth"));
+    }
+
+    #[test]
+    fn malformed_toml_names_file_and_line() {
+        let e = parse("[instagram]\nuser_id = \"1\"\ncaption = \n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/etc/postbooth/config.toml"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = parse("[camera]\nkindd = \"dir\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("kindd"), "{e}");
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn bad_enum_value_is_named() {
+        let e = parse("[camera]\nkind = \"webcam\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("webcam") && e.contains("test-pattern"), "{e}");
+    }
+
+    #[test]
+    fn missing_user_id_says_what_to_set() {
+        let e = parse("")
+            .unwrap()
+            .validate(Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("instagram.user_id is missing"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_width_is_named() {
+        let c = parse("[instagram]\nuser_id = \"1\"\n[image]\nwidth = 2000\n").unwrap();
+        let e = c.validate(Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("image.width") && e.contains("1440"), "{e}");
+    }
+
+    #[test]
+    fn print_config_round_trips() {
+        let c = parse("[instagram]\nuser_id = \"1\"\n").unwrap();
+        let again = parse(&c.to_toml()).unwrap();
+        assert_eq!(again.user_id(), "1");
+    }
+}

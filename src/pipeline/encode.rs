@@ -1,0 +1,1 @@
+//! Frame to compliant JPEG. (Being written.)

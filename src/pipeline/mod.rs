@@ -1,0 +1,6 @@
+//! From camera frame to compliant JPEG: [`capture`] gets a frame, [`encode`] makes the JPEG,
+//! [`compliance`] is the one check of Instagram's rules (shared with the simulator).
+
+pub mod capture;
+pub mod compliance;
+pub mod encode;

@@ -1,0 +1,3 @@
+//! Publishing saved jobs to Instagram.
+
+pub mod caption;

@@ -1,0 +1,1 @@
+//! The Graph API simulator. (Being written.)
