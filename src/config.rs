@@ -236,7 +236,7 @@ impl Config {
                 )));
             };
             for key in keys.keys() {
-                if !known.contains_key(key) && !(section == "instagram" && key == "user_id") {
+                if !(known.contains_key(key) || section == "instagram" && key == "user_id") {
                     let line = line_of(text, section, key)
                         .map(|n| format!(" at line {n}"))
                         .unwrap_or_default();
