@@ -1,1 +1,329 @@
-//! The durable store. (Being written.)
+//! The durable store: photo files and their job records. A photo is "saved" when both are on
+//! disk for good; nothing in the store is ever silently deleted.
+//!
+//! Layout under `store.dir`: `queue/` (sled), `photos/` (`<id>.jpg` + `<id>.json` sidecars),
+//! `public/` (what the `serve` media host hands out), `control.sock`.
+
+pub mod blobs;
+pub mod durable;
+pub mod sled_store;
+
+use crate::config::StoreConfig;
+use crate::failpoint;
+use crate::job::{Job, JobState};
+use blobs::BlobDir;
+use sled_store::SledJobStore;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The queue of jobs, narrow on purpose so sled stays an implementation detail.
+/// Every method returns only once its change is durable. Methods block: call them from
+/// `spawn_blocking` (see [`Store::blocking`]).
+pub trait JobStore: Send + Sync {
+    fn put(&self, job: &Job) -> Result<(), StoreError>;
+    fn get(&self, id: Uuid) -> Result<Option<Job>, StoreError>;
+    /// Oldest first.
+    fn list(&self) -> Result<Vec<Job>, StoreError>;
+    fn remove(&self, id: Uuid) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("disk error in the store: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("queue database error: {0}")]
+    Sled(String),
+    #[error("the queue in {dir} is damaged ({detail})")]
+    Corrupt { dir: PathBuf, detail: String },
+    #[error("the queue in {0} is in use by another postbooth process: stop it first (systemctl stop postbooth) or use its control socket")]
+    InUse(PathBuf),
+    #[error("a job record cannot be read: {0}")]
+    BadRecord(String),
+    #[error("disk full: {free_mib} MiB free in {dir}, postbooth keeps {min_free_mib} MiB free; publish or remove old photos, or free space on the SD card")]
+    DiskFull {
+        dir: PathBuf,
+        free_mib: u64,
+        min_free_mib: u64,
+    },
+    #[error("photo space full: photos use {used_mib} MiB of the {cap_mib} MiB allowed by store.max_blob_mib")]
+    CapReached { used_mib: u64, cap_mib: u64 },
+    #[error("no job with id {0}")]
+    NotFound(Uuid),
+    #[error("job {0} is published; it cannot be retried (that would post it twice)")]
+    AlreadyPublished(Uuid),
+}
+
+impl StoreError {
+    /// Short words for the display.
+    pub fn short(&self) -> &'static str {
+        match self {
+            Self::DiskFull { .. } | Self::CapReached { .. } => "Disk full",
+            Self::InUse(_) => "Store busy",
+            _ => "Store error",
+        }
+    }
+}
+
+/// What opening the store had to repair, for the journal and `doctor`.
+#[derive(Debug, Default, Clone)]
+pub struct RecoveryReport {
+    /// Photo files found without a record, queued again (from their sidecar where present).
+    pub adopted: Vec<Uuid>,
+    /// Records whose photo file is gone, marked Failed.
+    pub missing: Vec<Uuid>,
+    /// Where a damaged queue was moved before rebuilding it from the photo files.
+    pub moved_aside: Option<PathBuf>,
+}
+
+struct Inner {
+    jobs: Box<dyn JobStore>,
+    blobs: BlobDir,
+    root: PathBuf,
+    min_free_mib: u64,
+    max_blob_mib: u64,
+}
+
+/// The store as the rest of postbooth sees it. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Opens the store, repairing what a crash or power cut can leave behind. A queue that
+    /// will not open is moved aside and rebuilt from the photo files rather than leaving the
+    /// booth dead. `default_caption` captions adopted photos that have no sidecar.
+    pub fn open(
+        cfg: &StoreConfig,
+        default_caption: &str,
+    ) -> Result<(Self, RecoveryReport), StoreError> {
+        let root = cfg.dir.clone();
+        durable::create_dir_durable(&root)?;
+        let blobs = BlobDir::open(root.join("photos"))?;
+        let queue_dir = root.join("queue");
+        let mut report = RecoveryReport::default();
+        let jobs = match SledJobStore::open(&queue_dir) {
+            Ok(jobs) => jobs,
+            Err(StoreError::Corrupt { detail, .. }) => {
+                let aside = move_aside(&queue_dir)?;
+                tracing::error!(
+                    damaged = %aside.display(),
+                    %detail,
+                    "THE QUEUE DATABASE WOULD NOT OPEN: moved it aside and rebuilding the queue from the photo files"
+                );
+                report.moved_aside = Some(aside);
+                SledJobStore::open(&queue_dir)?
+            }
+            Err(e) => return Err(e),
+        };
+        let store = Self {
+            inner: Arc::new(Inner {
+                jobs: Box::new(jobs),
+                blobs,
+                root,
+                min_free_mib: cfg.min_free_mib,
+                max_blob_mib: cfg.max_blob_mib,
+            }),
+        };
+        store.reconcile(default_caption, &mut report)?;
+        Ok((store, report))
+    }
+
+    /// Makes records and photo files agree after a crash: adopt orphan photos, fail records
+    /// whose photo is gone. Never deletes a photo.
+    fn reconcile(
+        &self,
+        default_caption: &str,
+        report: &mut RecoveryReport,
+    ) -> Result<(), StoreError> {
+        let records = self.inner.jobs.list()?;
+        let known: std::collections::HashSet<Uuid> = records.iter().map(|j| j.id).collect();
+        for found in self.inner.blobs.scan()? {
+            if known.contains(&found.id) {
+                continue;
+            }
+            let job = match found.sidecar {
+                Some(job) => job,
+                None => Job {
+                    id: found.id,
+                    created_at_ms: found.id.get_timestamp().map_or(0, |t| {
+                        let (s, n) = t.to_unix();
+                        s * 1000 + u64::from(n) / 1_000_000
+                    }),
+                    blob: self.inner.blobs.describe(found.id)?,
+                    caption: default_caption.to_string(),
+                    state: JobState::Captured,
+                    attempts: 0,
+                    restages: 0,
+                    last_error: None,
+                },
+            };
+            tracing::warn!(job = %job.id, state = job.state.name(), "adopting a saved photo that had no queue record");
+            self.inner.jobs.put(&job)?;
+            report.adopted.push(job.id);
+        }
+        for mut job in records {
+            let needs_photo = job.state.is_pending() && !job.state.is_published();
+            if needs_photo && !self.inner.blobs.exists(&job.blob) {
+                tracing::error!(job = %job.id, file = %job.blob.file, "the photo file of a queued job is missing; marking it failed");
+                job.advance(&crate::job::Outcome::BlobMissing)
+                    .expect("a pending unpublished job can always fail");
+                self.inner.jobs.put(&job)?;
+                report.missing.push(job.id);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// Where the `serve` media host publishes staged photos.
+    pub fn public_dir(&self) -> PathBuf {
+        self.inner.root.join("public")
+    }
+
+    pub fn control_socket(&self) -> PathBuf {
+        control_socket_path(&self.inner.root)
+    }
+
+    pub fn photo_path(&self, job: &Job) -> PathBuf {
+        self.inner.blobs.path(&job.blob)
+    }
+
+    /// Refuses a new photo of `incoming` bytes if the disk or the configured cap is too full.
+    pub fn check_space(&self, incoming: u64) -> Result<(), StoreError> {
+        const MIB: u64 = 1024 * 1024;
+        let free = durable::free_bytes(self.inner.blobs.dir())?;
+        if free < self.inner.min_free_mib * MIB + incoming {
+            return Err(StoreError::DiskFull {
+                dir: self.inner.root.clone(),
+                free_mib: free / MIB,
+                min_free_mib: self.inner.min_free_mib,
+            });
+        }
+        if self.inner.max_blob_mib > 0 {
+            let used = self.inner.blobs.used_bytes()?;
+            if used + incoming > self.inner.max_blob_mib * MIB {
+                return Err(StoreError::CapReached {
+                    used_mib: used / MIB,
+                    cap_mib: self.inner.max_blob_mib,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves a new photo: the JPEG and its sidecar durable first, then the record. Only when
+    /// this returns may anyone be told "Saved".
+    pub fn save_photo(
+        &self,
+        jpeg: &[u8],
+        width: u32,
+        height: u32,
+        caption: String,
+    ) -> Result<Job, StoreError> {
+        self.check_space(jpeg.len() as u64)?;
+        let id = Uuid::now_v7();
+        let blob = self.inner.blobs.write(id, jpeg, width, height)?;
+        let job = Job {
+            id,
+            created_at_ms: now_ms(),
+            blob,
+            caption,
+            state: JobState::Captured,
+            attempts: 0,
+            restages: 0,
+            last_error: None,
+        };
+        self.inner.blobs.write_sidecar(&job)?;
+        failpoint::hit("capture.blob-written");
+        self.inner.jobs.put(&job)?;
+        failpoint::hit("capture.record-written");
+        Ok(job)
+    }
+
+    /// Persists a job's new state. At the two transitions that decide duplicates the sidecar
+    /// is rewritten too, so a rebuilt queue cannot forget a possible publish.
+    pub fn update(&self, job: &Job) -> Result<(), StoreError> {
+        if matches!(
+            job.state,
+            JobState::PublishIntent { .. } | JobState::Published { .. }
+        ) {
+            self.inner.blobs.write_sidecar(job)?;
+        }
+        self.inner.jobs.put(job)
+    }
+
+    pub fn jobs(&self) -> Result<Vec<Job>, StoreError> {
+        self.inner.jobs.list()
+    }
+
+    pub fn get(&self, id: Uuid) -> Result<Job, StoreError> {
+        self.inner.jobs.get(id)?.ok_or(StoreError::NotFound(id))
+    }
+
+    /// Deletes a published photo's file; the record stays for history.
+    pub fn remove_photo(&self, job: &Job) -> Result<(), StoreError> {
+        self.inner.blobs.remove_photo(&job.blob)
+    }
+
+    /// `queue drop`: forget a job and its files. A person asked for it.
+    pub fn drop_job(&self, id: Uuid) -> Result<Job, StoreError> {
+        let job = self.get(id)?;
+        self.inner.jobs.remove(id)?;
+        self.inner.blobs.remove_all(id)?;
+        Ok(job)
+    }
+
+    /// `queue retry`: a failed job starts again from its saved photo.
+    pub fn retry(&self, id: Uuid) -> Result<bool, StoreError> {
+        let mut job = self.get(id)?;
+        if job.state.is_published() {
+            return Err(StoreError::AlreadyPublished(id));
+        }
+        let retried = job.retry();
+        if retried {
+            self.inner.jobs.put(&job)?;
+        }
+        Ok(retried)
+    }
+
+    /// Runs blocking store work off the async workers.
+    pub async fn blocking<T, F>(&self, f: F) -> T
+    where
+        F: FnOnce(&Store) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .expect("store work does not panic")
+    }
+}
+
+pub fn control_socket_path(store_dir: &Path) -> PathBuf {
+    store_dir.join("control.sock")
+}
+
+/// Renames a damaged queue directory with a timestamp; it is kept for a person to look at.
+fn move_aside(queue_dir: &Path) -> Result<PathBuf, StoreError> {
+    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let aside = queue_dir.with_file_name(format!("queue.damaged-{stamp}"));
+    std::fs::rename(queue_dir, &aside)?;
+    if let Some(parent) = queue_dir.parent() {
+        durable::sync_dir(parent)?;
+    }
+    Ok(aside)
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! Photo files: `<id>.jpg`, and beside each a sidecar `<id>.json` holding the job as it was at
+//! the transitions that decide duplicates. If the queue is ever rebuilt, the sidecars give
+//! every job back its real state.
+
+use super::{durable, StoreError};
+use crate::job::{BlobInfo, Job};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+#[derive(Clone, Debug)]
+pub struct BlobDir {
+    dir: PathBuf,
+}
+
+/// A photo file found on disk, with its sidecar if it has one.
+pub struct FoundBlob {
+    pub id: Uuid,
+    pub sidecar: Option<Job>,
+}
+
+impl BlobDir {
+    pub fn open(dir: PathBuf) -> Result<Self, StoreError> {
+        durable::create_dir_durable(&dir)?;
+        let blobs = Self { dir };
+        blobs.remove_temp_files()?;
+        Ok(blobs)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn file_name(id: Uuid) -> String {
+        format!("{id}.jpg")
+    }
+
+    pub fn path(&self, blob: &BlobInfo) -> PathBuf {
+        self.dir.join(&blob.file)
+    }
+
+    /// Writes the JPEG durably and describes it.
+    pub fn write(
+        &self,
+        id: Uuid,
+        jpeg: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<BlobInfo, StoreError> {
+        let file = Self::file_name(id);
+        durable::write_atomic(&self.dir, &file, jpeg)?;
+        Ok(BlobInfo {
+            file,
+            sha256: hex::encode(Sha256::digest(jpeg)),
+            size: jpeg.len() as u64,
+            width,
+            height,
+        })
+    }
+
+    /// Records the job's current state beside its photo, atomically and durably.
+    pub fn write_sidecar(&self, job: &Job) -> Result<(), StoreError> {
+        let json = serde_json::to_vec_pretty(job).expect("jobs serialize");
+        durable::write_atomic(&self.dir, &format!("{}.json", job.id), &json)?;
+        Ok(())
+    }
+
+    pub fn exists(&self, blob: &BlobInfo) -> bool {
+        self.path(blob).is_file()
+    }
+
+    /// Deletes a published photo's file (its record and sidecar stay).
+    pub fn remove_photo(&self, blob: &BlobInfo) -> Result<(), StoreError> {
+        match fs::remove_file(self.path(blob)) {
+            Ok(()) => Ok(durable::sync_dir(&self.dir)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes a dropped job's photo and sidecar.
+    pub fn remove_all(&self, id: Uuid) -> Result<(), StoreError> {
+        for name in [Self::file_name(id), format!("{id}.json")] {
+            match fs::remove_file(self.dir.join(name)) {
+                Ok(()) | Err(_) => {}
+            }
+        }
+        Ok(durable::sync_dir(&self.dir)?)
+    }
+
+    /// Bytes used by photo files, for the optional size cap.
+    pub fn used_bytes(&self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            total += entry.metadata()?.len();
+        }
+        Ok(total)
+    }
+
+    /// Every photo file on disk, with its sidecar when readable.
+    pub fn scan(&self) -> Result<Vec<FoundBlob>, StoreError> {
+        let mut found = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            let Some(stem) = name.strip_suffix(".jpg") else {
+                continue;
+            };
+            let Ok(id) = Uuid::parse_str(stem) else {
+                tracing::warn!(file = %name, "ignoring a file in the photo folder that postbooth did not write");
+                continue;
+            };
+            let sidecar = fs::read(self.dir.join(format!("{id}.json")))
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Job>(&bytes).ok())
+                .filter(|job| job.id == id);
+            found.push(FoundBlob { id, sidecar });
+        }
+        found.sort_by_key(|b| b.id);
+        Ok(found)
+    }
+
+    /// Describes a photo file found on disk without a usable sidecar.
+    pub fn describe(&self, id: Uuid) -> Result<BlobInfo, StoreError> {
+        let file = Self::file_name(id);
+        let bytes = fs::read(self.dir.join(&file))?;
+        let (width, height) = crate::pipeline::compliance::check_jpeg(&bytes)
+            .map(|c| (c.width, c.height))
+            .unwrap_or((0, 0));
+        Ok(BlobInfo {
+            file,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            size: bytes.len() as u64,
+            width,
+            height,
+        })
+    }
+
+    /// Temp files were never acknowledged to anyone: remove them.
+    fn remove_temp_files(&self) -> Result<(), StoreError> {
+        for entry in fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "tmp") {
+                tracing::info!(file = %path.display(), "removing an unfinished temp file");
+                fs::remove_file(&path)?;
+            }
+        }
+        Ok(())
+    }
+}
