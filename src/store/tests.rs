@@ -94,7 +94,7 @@ fn record_without_photo_fails_with_a_reason() {
     let (store, _) = open(dir.path());
     let job = store.save_photo(&jpeg(), 400, 400, "x".into()).unwrap();
     drop(store);
-    std::fs::remove_file(dir.path().join(&format!("photos/{}", job.blob.file))).unwrap();
+    std::fs::remove_file(dir.path().join(format!("photos/{}", job.blob.file))).unwrap();
     let (store, report) = open(dir.path());
     assert_eq!(report.missing, vec![job.id]);
     let failed = store.get(job.id).unwrap();

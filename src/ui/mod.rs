@@ -1,1 +1,123 @@
-//! What the display says. (Being written.)
+//! What the booth tells the people in front of it. Capture and publishing send [`Status`]
+//! events; displays only watch them (they never drive anything). The words are short on
+//! purpose: the journal has the detail.
+
+pub mod terminal;
+
+use tokio::sync::watch;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Screen {
+    /// Waiting for someone to press the button.
+    Idle,
+    Saving,
+    /// The photo is durable (file and record on disk).
+    Saved,
+    Publishing {
+        n: usize,
+        of: usize,
+    },
+    Posted {
+        permalink: Option<String>,
+    },
+    /// Publishing waits for the network; capture goes on.
+    Offline,
+    /// The Instagram token expired or was revoked.
+    LoginNeeded,
+    /// Instagram restricted the account, or the posting quota is used up.
+    AccountProblem,
+    RateLimited,
+    DiskFull,
+    CameraMissing,
+    /// Something else, with a short code for the operator.
+    Error(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub screen: Screen,
+    /// Photos saved and not yet posted.
+    pub waiting: usize,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Self {
+            screen: Screen::Idle,
+            waiting: 0,
+        }
+    }
+}
+
+pub type StatusSender = watch::Sender<Status>;
+
+/// Two short lines for a small display.
+pub fn lines(status: &Status) -> [String; 2] {
+    let waiting = match status.waiting {
+        0 => String::new(),
+        1 => "1 photo waiting".to_string(),
+        n => format!("{n} photos waiting"),
+    };
+    let (top, bottom) = match &status.screen {
+        Screen::Idle => ("Press the button".to_string(), waiting),
+        Screen::Saving => ("Saving...".to_string(), String::new()),
+        Screen::Saved => ("Saved \u{2713}".to_string(), waiting),
+        Screen::Publishing { n, of } => (format!("Posting {n} of {of}"), String::new()),
+        Screen::Posted { .. } => ("Posted \u{2713}".to_string(), waiting),
+        Screen::Offline => ("Offline".to_string(), waiting),
+        Screen::LoginNeeded => ("Instagram login needed".to_string(), waiting),
+        Screen::AccountProblem => ("Account problem".to_string(), waiting),
+        Screen::RateLimited => ("Posting paused".to_string(), waiting),
+        Screen::DiskFull => ("Disk full".to_string(), "No new photos".to_string()),
+        Screen::CameraMissing => ("Camera missing".to_string(), waiting),
+        Screen::Error(code) => (format!("Error {code}"), waiting),
+    };
+    [top, bottom]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_screen_has_short_words() {
+        let screens = [
+            Screen::Idle,
+            Screen::Saving,
+            Screen::Saved,
+            Screen::Publishing { n: 2, of: 9 },
+            Screen::Posted { permalink: None },
+            Screen::Offline,
+            Screen::LoginNeeded,
+            Screen::AccountProblem,
+            Screen::RateLimited,
+            Screen::DiskFull,
+            Screen::CameraMissing,
+            Screen::Error("E12".into()),
+        ];
+        for screen in screens {
+            let [top, bottom] = lines(&Status {
+                screen,
+                waiting: 12,
+            });
+            // 128 px at 6 px per character.
+            assert!(
+                top.chars().count() <= 22 && bottom.chars().count() <= 22,
+                "{top} / {bottom}"
+            );
+            assert!(!top.is_empty());
+        }
+    }
+
+    #[test]
+    fn queue_length_is_shown_in_words() {
+        let s = Status {
+            screen: Screen::Saved,
+            waiting: 3,
+        };
+        assert_eq!(
+            lines(&s),
+            ["Saved \u{2713}".to_string(), "3 photos waiting".to_string()]
+        );
+    }
+}

@@ -1,0 +1,447 @@
+//! The Graph API calls postbooth makes, over reqwest with rustls. The token travels only in
+//! the `Authorization` header; it is never put in a URL or a log line.
+
+use super::errors::{classify, ErrorClass, GraphError};
+use super::usage::{self, Usage};
+use crate::job::ContainerStatus;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// An access token. Its `Debug` hides it, so it cannot end up in a log by accident.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("token file {path} does not exist: put your Instagram access token in it, then run chmod 600 {path}", path = .0.display())]
+    Missing(PathBuf),
+    #[error("token file {path} can be read by other users (mode {mode:o}): run chmod 600 {path}", path = .path.display())]
+    TooOpen { path: PathBuf, mode: u32 },
+    #[error("token file {path} is empty: put your Instagram access token in it", path = .0.display())]
+    Empty(PathBuf),
+    #[error("cannot read token file {path}: {source}", path = .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Token {
+    /// Reads the token file, refusing one that other users can read.
+    pub fn load(path: &Path) -> Result<Token, TokenError> {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(TokenError::Missing(path.to_path_buf()))
+            }
+            Err(source) => {
+                return Err(TokenError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(TokenError::TooOpen {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| TokenError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(TokenError::Empty(path.to_path_buf()));
+        }
+        Ok(Token(token.to_string()))
+    }
+
+    pub fn new(token: impl Into<String>) -> Self {
+        Token(token.into())
+    }
+}
+
+/// Why a call failed, with enough detail to classify it and to say it in words.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Could not connect, timed out, or the connection broke.
+    #[error("network problem: {0}")]
+    Network(String),
+    /// A 2xx answer that is not JSON: a hotel or venue Wi-Fi login page in the way.
+    #[error(
+        "the network answered with a web page instead of Instagram (a Wi-Fi login page?): {0}"
+    )]
+    CaptivePortal(String),
+    #[error("Instagram error {code}/{sub}: {message}", code = .error.code, sub = .error.error_subcode.unwrap_or(0), message = .error.message)]
+    Graph { status: u16, error: GraphError },
+    /// An answer we cannot read; treated as transient.
+    #[error("unexpected answer from Instagram (HTTP {status}): {detail}")]
+    Unexpected { status: u16, detail: String },
+}
+
+impl ApiError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::Graph { status, error } => classify(*status, error),
+            Self::Unexpected { status: 429, .. } => ErrorClass::RateLimit,
+            _ => ErrorClass::Transient,
+        }
+    }
+}
+
+/// A published media object.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct MediaInfo {
+    pub id: String,
+    #[serde(default)]
+    pub caption: Option<String>,
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    #[serde(default)]
+    pub permalink: Option<String>,
+}
+
+/// `content_publishing_limit`: how many posts the account made in the rolling window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    pub usage: u32,
+    pub total: u32,
+}
+
+pub struct GraphClient {
+    http: reqwest::Client,
+    base: String,
+    user_id: String,
+    token: Token,
+    last_usage: Mutex<Usage>,
+}
+
+impl GraphClient {
+    pub fn new(base: &str, user_id: &str, token: Token, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("postbooth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds with rustls");
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            user_id: user_id.to_string(),
+            token,
+            last_usage: Mutex::new(Usage::default()),
+        }
+    }
+
+    /// Replaces the token (after the operator renews it).
+    pub fn set_token(&mut self, token: Token) {
+        self.token = token;
+    }
+
+    /// The usage headers of the last answer.
+    pub fn last_usage(&self) -> Usage {
+        *self.last_usage.lock().expect("usage lock")
+    }
+
+    /// `POST /{ig-user-id}/media`: a container for the photo at `image_url`.
+    pub async fn create_container(
+        &self,
+        image_url: &str,
+        caption: &str,
+    ) -> Result<String, ApiError> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: String,
+        }
+        let url = format!("{}/{}/media", self.base, self.user_id);
+        let req = self
+            .http
+            .post(url)
+            .form(&[("image_url", image_url), ("caption", caption)]);
+        let created: Created = self.send(req).await?;
+        Ok(created.id)
+    }
+
+    /// `GET /{container-id}?fields=status_code,status`.
+    pub async fn container_status(&self, container_id: &str) -> Result<ContainerStatus, ApiError> {
+        #[derive(Deserialize)]
+        struct Status {
+            status_code: String,
+            #[serde(default)]
+            status: Option<String>,
+        }
+        let url = format!("{}/{}", self.base, container_id);
+        let req = self
+            .http
+            .get(url)
+            .query(&[("fields", "status_code,status")]);
+        let s: Status = self.send(req).await?;
+        ContainerStatus::parse(&s.status_code, s.status.as_deref()).ok_or(ApiError::Unexpected {
+            status: 200,
+            detail: format!("unknown container status {:?}", s.status_code),
+        })
+    }
+
+    /// `POST /{ig-user-id}/media_publish`: returns the new media id.
+    pub async fn publish(&self, container_id: &str) -> Result<String, ApiError> {
+        #[derive(Deserialize)]
+        struct Published {
+            id: String,
+        }
+        let url = format!("{}/{}/media_publish", self.base, self.user_id);
+        let req = self.http.post(url).form(&[("creation_id", container_id)]);
+        let published: Published = self.send(req).await?;
+        Ok(published.id)
+    }
+
+    /// `GET /{media-id}?fields=id,permalink,timestamp,caption`.
+    pub async fn media(&self, media_id: &str) -> Result<MediaInfo, ApiError> {
+        let url = format!("{}/{}", self.base, media_id);
+        let req = self
+            .http
+            .get(url)
+            .query(&[("fields", "id,permalink,timestamp,caption")]);
+        self.send(req).await
+    }
+
+    /// `GET /{ig-user-id}/media`: the account's newest posts, newest first.
+    pub async fn recent_media(&self, limit: u32) -> Result<Vec<MediaInfo>, ApiError> {
+        #[derive(Deserialize)]
+        struct Page {
+            data: Vec<MediaInfo>,
+        }
+        let url = format!("{}/{}/media", self.base, self.user_id);
+        let req = self.http.get(url).query(&[
+            ("fields", "id,caption,timestamp,permalink".to_string()),
+            ("limit", limit.to_string()),
+        ]);
+        let page: Page = self.send(req).await?;
+        Ok(page.data)
+    }
+
+    /// `GET /{ig-user-id}/content_publishing_limit`.
+    pub async fn publishing_limit(&self) -> Result<Quota, ApiError> {
+        #[derive(Deserialize)]
+        struct Config {
+            quota_total: u32,
+        }
+        #[derive(Deserialize)]
+        struct Entry {
+            quota_usage: u32,
+            config: Config,
+        }
+        #[derive(Deserialize)]
+        struct Page {
+            data: Vec<Entry>,
+        }
+        let url = format!("{}/{}/content_publishing_limit", self.base, self.user_id);
+        let req = self
+            .http
+            .get(url)
+            .query(&[("fields", "config,quota_usage")]);
+        let page: Page = self.send(req).await?;
+        let entry = page.data.into_iter().next().ok_or(ApiError::Unexpected {
+            status: 200,
+            detail: "content_publishing_limit returned no data".into(),
+        })?;
+        Ok(Quota {
+            usage: entry.quota_usage,
+            total: entry.config.quota_total,
+        })
+    }
+
+    /// `GET /{ig-user-id}?fields=id,username`: checks the token and the account (`doctor`).
+    pub async fn username(&self) -> Result<String, ApiError> {
+        #[derive(Deserialize)]
+        struct User {
+            #[serde(default)]
+            username: Option<String>,
+            id: String,
+        }
+        let url = format!("{}/{}", self.base, self.user_id);
+        let req = self.http.get(url).query(&[("fields", "id,username")]);
+        let user: User = self.send(req).await?;
+        Ok(user.username.unwrap_or(user.id))
+    }
+
+    /// Sends a request with the token and turns the answer into a value or an [`ApiError`].
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ApiError> {
+        let resp = req
+            .bearer_auth(&self.token.0)
+            .send()
+            .await
+            .map_err(|e| ApiError::Network(describe_reqwest(&e)))?;
+        let status = resp.status().as_u16();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let usage = usage::parse(
+            header("x-app-usage").as_deref(),
+            header("x-business-use-case-usage").as_deref(),
+        );
+        *self.last_usage.lock().expect("usage lock") = usage;
+        let content_type = header("content-type").unwrap_or_default();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Network(describe_reqwest(&e)))?;
+        parse_answer(status, &content_type, &body)
+    }
+}
+
+/// Turns an HTTP answer into a value or an error. Pure, so every odd answer can be tested.
+pub fn parse_answer<T: serde::de::DeserializeOwned>(
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        error: GraphError,
+    }
+    let looks_like_html = content_type.contains("html")
+        || body
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|&b| b == b'<');
+    if looks_like_html {
+        let snippet: String = String::from_utf8_lossy(body).chars().take(80).collect();
+        return Err(if (200..300).contains(&status) {
+            ApiError::CaptivePortal(snippet)
+        } else {
+            ApiError::Unexpected {
+                status,
+                detail: snippet,
+            }
+        });
+    }
+    if let Ok(env) = serde_json::from_slice::<Envelope>(body) {
+        return Err(ApiError::Graph {
+            status,
+            error: env.error,
+        });
+    }
+    if !(200..300).contains(&status) {
+        return Err(ApiError::Unexpected {
+            status,
+            detail: String::from_utf8_lossy(body).chars().take(120).collect(),
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::Unexpected {
+        status,
+        detail: format!("{e}"),
+    })
+}
+
+/// reqwest's errors, without the URL (it may carry a presigned signature).
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "connection broke during the answer"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Id {
+        id: String,
+    }
+
+    #[test]
+    fn success_is_parsed() {
+        let id: Id = parse_answer(200, "application/json", br#"{"id":"17"}"#).unwrap();
+        assert_eq!(id.id, "17");
+    }
+
+    #[test]
+    fn error_envelope_is_classified() {
+        let body = br#"{"error":{"message":"Media ID is not available","type":"OAuthException","code":9007,"error_subcode":2207027,"is_transient":false,"fbtrace_id":"x"}}"#;
+        let e = parse_answer::<Id>(400, "application/json", body).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::NotReady);
+        assert!(e.to_string().contains("9007/2207027"));
+    }
+
+    #[test]
+    fn captive_portal_page_with_200_is_recognised() {
+        let e = parse_answer::<Id>(
+            200,
+            "text/html",
+            b"<html><body>Hotel Wi-Fi login</body></html>",
+        )
+        .unwrap_err();
+        assert!(matches!(e, ApiError::CaptivePortal(_)));
+        assert_eq!(e.class(), ErrorClass::Transient);
+        // Even without a content type.
+        let e = parse_answer::<Id>(200, "", b"  <!DOCTYPE html>").unwrap_err();
+        assert!(matches!(e, ApiError::CaptivePortal(_)));
+    }
+
+    #[test]
+    fn non_json_errors_are_transient_and_429_is_a_rate_limit() {
+        let e = parse_answer::<Id>(502, "text/plain", b"bad gateway").unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Transient);
+        let e = parse_answer::<Id>(429, "text/plain", b"slow down").unwrap_err();
+        assert_eq!(e.class(), ErrorClass::RateLimit);
+        let e = parse_answer::<Id>(200, "application/json", b"{\"nope\":1}").unwrap_err();
+        assert!(matches!(e, ApiError::Unexpected { .. }));
+    }
+
+    #[test]
+    fn token_file_must_be_private_and_say_how_to_fix_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let e = Token::load(&path).unwrap_err().to_string();
+        assert!(e.contains("does not exist"), "{e}");
+        std::fs::write(&path, "secret-value\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Token::load(&path).unwrap_err().to_string();
+        assert!(e.contains(&format!("chmod 600 {}", path.display())), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let token = Token::load(&path).unwrap();
+        assert_eq!(token.0, "secret-value");
+        assert!(!format!("{token:?}").contains("secret"));
+        std::fs::write(&path, "  \n").unwrap();
+        assert!(Token::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
+    }
+}

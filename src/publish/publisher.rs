@@ -1,0 +1,615 @@
+//! The publisher: one task per account, one job at a time, oldest first. Each step asks
+//! [`job::next_action`] what to do, does the I/O, and persists the new state *before* the next
+//! side effect. After a crash it simply starts again: every job resumes from its record.
+
+use super::backoff;
+use super::errors::ErrorClass;
+use super::graph::{ApiError, GraphClient, MediaInfo};
+use crate::failpoint;
+use crate::job::{self, Action, ContainerStatus, Job, Outcome};
+use crate::media::{MediaError, MediaHost};
+use crate::store::{now_ms, Store, StoreError};
+use crate::ui::{Screen, StatusSender};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    pub poll_interval: Duration,
+    /// How long to stop publishing after an auth or account error before trying again.
+    pub auth_pause: Duration,
+    pub delete_published: bool,
+}
+
+impl From<&crate::config::Config> for Settings {
+    fn from(c: &crate::config::Config) -> Self {
+        Self {
+            backoff_base: Duration::from_millis(c.publish.backoff_base_ms),
+            backoff_cap: Duration::from_millis(c.publish.backoff_cap_ms),
+            poll_interval: Duration::from_millis(c.publish.poll_interval_ms),
+            auth_pause: Duration::from_secs(c.publish.auth_pause_secs),
+            delete_published: c.store.delete_published,
+        }
+    }
+}
+
+/// A container id unknown to Instagram (24/2207008) is retried this often before a new one.
+const CONTAINER_NOT_FOUND_RETRIES: u32 = 3;
+
+/// How far before the recorded publish attempt a media's timestamp may be and still be ours
+/// (clocks differ).
+const MEDIA_MATCH_SLACK_MS: u64 = 10 * 60 * 1000;
+
+pub struct Publisher {
+    pub store: Store,
+    pub graph: Arc<GraphClient>,
+    pub media: Arc<dyn MediaHost>,
+    pub status: StatusSender,
+    pub settings: Settings,
+    /// Poked when a new photo is saved or a person retries a job.
+    pub wake: Arc<Notify>,
+}
+
+/// Why a step did not finish.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "Instagram shows the photo as published but it is not in the account's recent media yet"
+    )]
+    MediaNotListed,
+}
+
+/// What the loop does after a failed step. Pure decision, see [`on_error`].
+#[derive(Debug, PartialEq, Eq)]
+enum Response {
+    /// Apply this outcome to the job (the error told us where it stands).
+    Advance(Outcome),
+    /// Try this job again after a backoff.
+    Retry,
+    /// Stop all publishing for a while.
+    Pause(Screen),
+}
+
+/// What an error during `action` means. The publish and verify steps never turn an error into
+/// a new container or a failure: only the container's own status may say it was not published.
+fn on_error(action: &Action, class: ErrorClass, attempts: u32, message: &str) -> Response {
+    use ErrorClass::*;
+    match class {
+        Auth => return Response::Pause(Screen::LoginNeeded),
+        Account => return Response::Pause(Screen::AccountProblem),
+        RateLimit => return Response::Pause(Screen::RateLimited),
+        _ => {}
+    }
+    let may_be_published = matches!(
+        action,
+        Action::RecordIntentThenPublish { .. } | Action::VerifyContainer { .. }
+    );
+    match class {
+        // 9007/2207027 means "not FINISHED": certainly not published, poll again.
+        NotReady if !matches!(action, Action::VerifyContainer { .. }) => {
+            Response::Advance(Outcome::NotReady)
+        }
+        _ if may_be_published => Response::Retry,
+        ContainerExpired => Response::Advance(Outcome::ContainerGone),
+        ContainerNotFound if attempts + 1 >= CONTAINER_NOT_FOUND_RETRIES => {
+            Response::Advance(Outcome::ContainerGone)
+        }
+        MediaUnfetchable => Response::Advance(Outcome::MediaUnfetchable {
+            reason: message.to_string(),
+        }),
+        Invalid => Response::Advance(Outcome::Rejected {
+            reason: message.to_string(),
+        }),
+        _ => Response::Retry,
+    }
+}
+
+enum Step {
+    /// The job moved on; take the next step now.
+    Moved,
+    /// The container is still being processed: come back after the poll interval.
+    Poll,
+}
+
+impl Publisher {
+    /// Runs until `shutdown` turns true. Stopping mid-step is safe: every state is persisted
+    /// before the side effect that depends on it, exactly as after a power cut.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut not_before: HashMap<Uuid, Instant> = HashMap::new();
+        let mut paused_until: Option<Instant> = None;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let wait = match paused_until {
+                Some(until) if until > Instant::now() => Some(until - Instant::now()),
+                _ => {
+                    paused_until = None;
+                    self.work_once(&mut not_before, &mut paused_until).await
+                }
+            };
+            let Some(wait) = wait else { continue };
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                _ = self.wake.notified() => {
+                    // A person may have fixed the token: try again now.
+                    paused_until = None;
+                }
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Drives the oldest job that is due. Returns how long to wait, or `None` to go on at once.
+    async fn work_once(
+        &self,
+        not_before: &mut HashMap<Uuid, Instant>,
+        paused_until: &mut Option<Instant>,
+    ) -> Option<Duration> {
+        let jobs = match self.store.blocking(|s| s.jobs()).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                error!(error = %e, "cannot read the queue; trying again shortly");
+                return Some(self.settings.backoff_cap.min(Duration::from_secs(5)));
+            }
+        };
+        let pending: Vec<Job> = jobs.into_iter().filter(|j| j.state.is_pending()).collect();
+        self.status.send_modify(|s| s.waiting = pending.len());
+        not_before.retain(|id, _| pending.iter().any(|j| j.id == *id));
+        let now = Instant::now();
+        let Some(job) = pending
+            .iter()
+            .find(|j| not_before.get(&j.id).is_none_or(|t| *t <= now))
+        else {
+            // Nothing due: sleep until the earliest job is, or until woken.
+            return Some(
+                not_before
+                    .values()
+                    .min()
+                    .map_or(Duration::from_secs(3600), |t| {
+                        t.saturating_duration_since(now)
+                    }),
+            );
+        };
+        let of = pending.len();
+        self.status
+            .send_modify(|s| s.screen = Screen::Publishing { n: 1, of });
+        match self.drive(job.clone()).await {
+            Ok(Some(poll)) => {
+                not_before.insert(job.id, Instant::now() + poll);
+            }
+            Ok(None) => {
+                not_before.remove(&job.id);
+            }
+            Err((job, pause)) => {
+                if let Some(pause) = pause {
+                    *paused_until = Some(Instant::now() + pause);
+                    return Some(pause);
+                }
+                let delay = backoff::delay(
+                    job.attempts,
+                    self.settings.backoff_base,
+                    self.settings.backoff_cap,
+                );
+                not_before.insert(job.id, Instant::now() + delay);
+            }
+        }
+        None
+    }
+
+    /// Takes one job as far as it can go now. `Ok(Some(d))`: poll again after `d`;
+    /// `Ok(None)`: the job is done, failed or moved on; `Err`: it failed a step (with a pause
+    /// for everyone, or `None` for a per-job backoff).
+    async fn drive(&self, mut job: Job) -> Result<Option<Duration>, (Job, Option<Duration>)> {
+        loop {
+            let action = job::next_action(&job.state);
+            if action == Action::Nothing {
+                return Ok(None);
+            }
+            match self.step(&mut job, &action).await {
+                Ok(Step::Moved) => continue,
+                Ok(Step::Poll) => return Ok(Some(self.settings.poll_interval)),
+                Err(e) => return Err(self.handle_error(job, &action, e).await),
+            }
+        }
+    }
+
+    async fn handle_error(
+        &self,
+        mut job: Job,
+        action: &Action,
+        e: StepError,
+    ) -> (Job, Option<Duration>) {
+        let message = e.to_string();
+        let response = match &e {
+            StepError::Api(api) => on_error(action, api.class(), job.attempts, &message),
+            StepError::Media(MediaError::Io(io)) if io.kind() == std::io::ErrorKind::NotFound => {
+                Response::Advance(Outcome::BlobMissing)
+            }
+            _ => Response::Retry,
+        };
+        match response {
+            Response::Pause(screen) => {
+                let pause = match screen {
+                    Screen::RateLimited => self.rate_limit_pause(),
+                    _ => self.settings.auth_pause,
+                };
+                error!(job = %job.id, error = %message, pause_secs = pause.as_secs(), "publishing paused for all photos; capture goes on");
+                self.status.send_modify(|s| s.screen = screen);
+                job.record_transient(&message);
+                self.persist(&job).await;
+                (job, Some(pause))
+            }
+            Response::Advance(outcome) => {
+                warn!(job = %job.id, error = %message, ?outcome, "step failed; the job moves on accordingly");
+                if let Err(invalid) = job.advance(&outcome) {
+                    error!(job = %job.id, %invalid, "ignoring an outcome that does not fit the job");
+                }
+                self.persist(&job).await;
+                if let job::JobState::Failed { reason } = &job.state {
+                    error!(job = %job.id, %reason, "job failed; `postbooth queue retry` starts it again");
+                    self.status
+                        .send_modify(|s| s.screen = Screen::Error("POST".into()));
+                }
+                // The job moved; its next step may go now.
+                job.attempts = 0;
+                (job, None)
+            }
+            Response::Retry => {
+                job.record_transient(&message);
+                warn!(job = %job.id, attempt = job.attempts, error = %message, "step failed; will retry");
+                if matches!(
+                    e,
+                    StepError::Api(ApiError::Network(_) | ApiError::CaptivePortal(_))
+                ) {
+                    self.status.send_modify(|s| s.screen = Screen::Offline);
+                }
+                self.persist(&job).await;
+                (job, None)
+            }
+        }
+    }
+
+    /// After a rate-limit answer: what Meta's headers ask for, else the backoff cap.
+    fn rate_limit_pause(&self) -> Duration {
+        super::usage::throttle(&self.graph.last_usage())
+            .unwrap_or(self.settings.backoff_cap)
+            .max(self.settings.backoff_base)
+    }
+
+    async fn persist(&self, job: &Job) {
+        let copy = job.clone();
+        if let Err(e) = self.store.blocking(move |s| s.update(&copy)).await {
+            error!(job = %job.id, error = %e, "cannot record the job's state");
+        }
+    }
+
+    /// Applies an outcome and makes it durable before anything else happens.
+    async fn advance(&self, job: &mut Job, outcome: Outcome) -> Result<(), StepError> {
+        let before = job.state.name();
+        job.advance(&outcome)
+            .expect("the publisher only produces outcomes that fit the action it took");
+        let copy = job.clone();
+        self.store.blocking(move |s| s.update(&copy)).await?;
+        info!(job = %job.id, from = before, to = job.state.name(), "job moved");
+        Ok(())
+    }
+
+    async fn step(&self, job: &mut Job, action: &Action) -> Result<Step, StepError> {
+        match action {
+            Action::Stage => {
+                let path = self.store.photo_path(job);
+                if !path.is_file() {
+                    self.advance(job, Outcome::BlobMissing).await?;
+                    return Ok(Step::Moved);
+                }
+                let key = job.blob.sha256.clone();
+                self.media.stage(&key, &path).await?;
+                failpoint::hit("stage.before-persist");
+                self.advance(job, Outcome::Staged { key }).await?;
+            }
+            Action::CreateContainer { key } => {
+                let url = self.media.public_url(key).await?;
+                let container_id = self.graph.create_container(&url, &job.caption).await?;
+                failpoint::hit("container.created-before-persist");
+                info!(job = %job.id, container = %container_id, "container created");
+                self.advance(
+                    job,
+                    Outcome::ContainerCreated {
+                        container_id,
+                        at_ms: now_ms(),
+                    },
+                )
+                .await?;
+            }
+            Action::PollContainer { container_id } => {
+                let status = self.graph.container_status(container_id).await?;
+                if status == ContainerStatus::InProgress {
+                    return Ok(Step::Poll);
+                }
+                failpoint::hit("container.finished-before-persist");
+                self.advance(job, Outcome::Status(status)).await?;
+            }
+            Action::RecordIntentThenPublish { container_id } => {
+                self.advance(job, Outcome::IntentRecorded { at_ms: now_ms() })
+                    .await?;
+                failpoint::hit("publish.intent-persisted");
+                let media_id = self.graph.publish(container_id).await?;
+                failpoint::hit("publish.response-received");
+                info!(job = %job.id, media = %media_id, "published");
+                let permalink = self.permalink(&job.id, &media_id).await;
+                self.published(job, media_id, permalink).await?;
+            }
+            Action::VerifyContainer {
+                container_id,
+                attempted_at_ms,
+            } => {
+                let status = self.graph.container_status(container_id).await?;
+                info!(job = %job.id, container = %container_id, ?status, "checked a container that may have been published");
+                match status {
+                    ContainerStatus::Published => {
+                        let found = self.find_published_media(job, *attempted_at_ms).await?;
+                        info!(job = %job.id, media = %found.id, "it was published: recording it, not publishing again");
+                        self.published(job, found.id, found.permalink).await?;
+                    }
+                    ContainerStatus::InProgress => return Ok(Step::Poll),
+                    other => self.advance(job, Outcome::Status(other)).await?,
+                }
+            }
+            Action::Finish => {
+                let key = job.blob.sha256.clone();
+                if let Err(e) = self.media.unstage(&key).await {
+                    warn!(job = %job.id, error = %e, "could not remove the staged copy; it is harmless");
+                }
+                if self.settings.delete_published {
+                    let copy = job.clone();
+                    self.store.blocking(move |s| s.remove_photo(&copy)).await?;
+                }
+                failpoint::hit("finish.before-persist");
+                self.advance(job, Outcome::Finished { at_ms: now_ms() })
+                    .await?;
+                self.status.send_modify(|s| {
+                    s.screen = Screen::Posted {
+                        permalink: job.state.permalink().map(str::to_string),
+                    }
+                });
+            }
+            Action::Nothing => {}
+        }
+        Ok(Step::Moved)
+    }
+
+    async fn published(
+        &self,
+        job: &mut Job,
+        media_id: String,
+        permalink: Option<String>,
+    ) -> Result<(), StepError> {
+        self.advance(
+            job,
+            Outcome::Published {
+                media_id,
+                permalink,
+                at_ms: now_ms(),
+            },
+        )
+        .await?;
+        failpoint::hit("publish.published-persisted");
+        Ok(())
+    }
+
+    /// The permalink is nice to have (QR code, `queue list`); failing to get it costs nothing.
+    async fn permalink(&self, job: &Uuid, media_id: &str) -> Option<String> {
+        match self.graph.media(media_id).await {
+            Ok(info) => info.permalink,
+            Err(e) => {
+                warn!(job = %job, error = %e, "published, but could not read the permalink");
+                None
+            }
+        }
+    }
+
+    /// A container is PUBLISHED but we lost the answer that named the media: find it among
+    /// the account's recent posts by caption and time, skipping media other jobs own.
+    async fn find_published_media(
+        &self,
+        job: &Job,
+        attempted_at_ms: u64,
+    ) -> Result<MediaInfo, StepError> {
+        let recent = self.graph.recent_media(50).await?;
+        let own_id = job.id;
+        let claimed: Vec<String> = self
+            .store
+            .blocking(move |s| s.jobs())
+            .await?
+            .into_iter()
+            .filter(|j| j.id != own_id)
+            .filter_map(|j| j.state.media_id().map(str::to_string))
+            .collect();
+        pick_media(recent, &job.caption, attempted_at_ms, &claimed).ok_or(StepError::MediaNotListed)
+    }
+}
+
+/// Our media among recent posts: same caption, posted no earlier than the attempt (with
+/// slack for clock skew), not owned by another job; the earliest such.
+fn pick_media(
+    recent: Vec<MediaInfo>,
+    caption: &str,
+    attempted_at_ms: u64,
+    claimed: &[String],
+) -> Option<MediaInfo> {
+    let earliest = attempted_at_ms.saturating_sub(MEDIA_MATCH_SLACK_MS);
+    let mut candidates: Vec<(u64, MediaInfo)> = recent
+        .into_iter()
+        .filter(|m| m.caption.as_deref().unwrap_or("") == caption)
+        .filter(|m| !claimed.contains(&m.id))
+        .map(|m| {
+            (
+                m.timestamp
+                    .as_deref()
+                    .and_then(parse_graph_time)
+                    .unwrap_or(u64::MAX),
+                m,
+            )
+        })
+        .filter(|(t, _)| *t >= earliest)
+        .collect();
+    candidates.sort_by_key(|(t, _)| *t);
+    candidates.into_iter().next().map(|(_, m)| m)
+}
+
+/// Graph timestamps look like `2026-11-27T11:00:00+0000`. Milliseconds since the epoch.
+fn parse_graph_time(text: &str) -> Option<u64> {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second][offset_hour sign:mandatory][offset_minute]"
+    );
+    let t = time::OffsetDateTime::parse(text, format).ok()?;
+    u64::try_from(t.unix_timestamp()).ok().map(|s| s * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ErrorClass::*;
+
+    fn publish() -> Action {
+        Action::RecordIntentThenPublish {
+            container_id: "c".into(),
+        }
+    }
+    fn verify() -> Action {
+        Action::VerifyContainer {
+            container_id: "c".into(),
+            attempted_at_ms: 0,
+        }
+    }
+    fn create() -> Action {
+        Action::CreateContainer { key: "k".into() }
+    }
+
+    #[test]
+    fn auth_rate_and_account_errors_pause_everything_from_any_step() {
+        for action in [Action::Stage, create(), publish(), verify()] {
+            assert_eq!(
+                on_error(&action, Auth, 0, ""),
+                Response::Pause(Screen::LoginNeeded)
+            );
+            assert_eq!(
+                on_error(&action, RateLimit, 0, ""),
+                Response::Pause(Screen::RateLimited)
+            );
+            assert_eq!(
+                on_error(&action, Account, 0, ""),
+                Response::Pause(Screen::AccountProblem)
+            );
+        }
+    }
+
+    #[test]
+    fn errors_after_a_possible_publish_never_fail_or_recreate() {
+        for class in [
+            Transient,
+            ContainerExpired,
+            ContainerNotFound,
+            MediaUnfetchable,
+            Invalid,
+        ] {
+            assert_eq!(
+                on_error(&publish(), class, 9, "x"),
+                Response::Retry,
+                "{class:?}"
+            );
+            assert_eq!(
+                on_error(&verify(), class, 9, "x"),
+                Response::Retry,
+                "{class:?}"
+            );
+        }
+        assert_eq!(on_error(&verify(), NotReady, 0, ""), Response::Retry);
+    }
+
+    #[test]
+    fn not_ready_on_publish_goes_back_to_polling() {
+        assert_eq!(
+            on_error(&publish(), NotReady, 0, ""),
+            Response::Advance(Outcome::NotReady)
+        );
+    }
+
+    #[test]
+    fn container_not_found_is_retried_briefly_then_replaced() {
+        let poll = Action::PollContainer {
+            container_id: "c".into(),
+        };
+        assert_eq!(on_error(&poll, ContainerNotFound, 0, ""), Response::Retry);
+        assert_eq!(
+            on_error(
+                &poll,
+                ContainerNotFound,
+                CONTAINER_NOT_FOUND_RETRIES - 1,
+                ""
+            ),
+            Response::Advance(Outcome::ContainerGone)
+        );
+    }
+
+    #[test]
+    fn bad_media_restages_and_invalid_input_fails_before_publishing() {
+        assert!(matches!(
+            on_error(&create(), MediaUnfetchable, 0, "9004"),
+            Response::Advance(Outcome::MediaUnfetchable { .. })
+        ));
+        assert!(matches!(
+            on_error(&create(), Invalid, 0, "too big"),
+            Response::Advance(Outcome::Rejected { .. })
+        ));
+        assert_eq!(on_error(&create(), Transient, 0, ""), Response::Retry);
+    }
+
+    fn media(id: &str, caption: &str, ts: &str) -> MediaInfo {
+        MediaInfo {
+            id: id.into(),
+            caption: Some(caption.into()),
+            timestamp: Some(ts.into()),
+            permalink: None,
+        }
+    }
+
+    #[test]
+    fn graph_time_parses() {
+        assert_eq!(parse_graph_time("1970-01-01T00:01:00+0000"), Some(60_000));
+        assert_eq!(parse_graph_time("garbage"), None);
+    }
+
+    #[test]
+    fn lost_publish_is_matched_by_caption_time_and_ownership() {
+        let at = parse_graph_time("2026-11-27T12:00:00+0000").unwrap();
+        let recent = vec![
+            media("3", "booth #3", "2026-11-27T12:00:05+0000"),
+            media("2", "booth #2", "2026-11-27T12:00:01+0000"),
+            media("1", "booth #2", "2026-11-26T09:00:00+0000"), // a day old: an earlier post
+        ];
+        assert_eq!(
+            pick_media(recent.clone(), "booth #2", at, &[]).unwrap().id,
+            "2"
+        );
+        assert_eq!(
+            pick_media(recent.clone(), "booth #2", at, &["2".into()]),
+            None
+        );
+        assert_eq!(pick_media(recent, "other", at, &[]), None);
+    }
+}
