@@ -1,1 +1,192 @@
-fn main() {}
+//! The command line: parse arguments, call the library, map errors to exit codes.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use postbooth::config::Config;
+use postbooth::control::{self, Request};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "postbooth", version, about = "Photo booth daemon: press, shoot, save, post to Instagram exactly once")]
+struct Cli {
+    /// The config file (TOML). Only instagram.user_id is required.
+    #[arg(long, global = true, default_value = "/etc/postbooth/config.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the booth (the daemon).
+    Run,
+    /// Everything simulated in one process: camera, Instagram, display. No account needed.
+    Demo(postbooth::demo::DemoArgs),
+    /// Take a photo through the running booth; prints the job id once the photo is saved.
+    Shoot,
+    /// Look at and manage the queue of photos.
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
+    /// Check camera, store, disk, clock, token and network, and say what to fix.
+    Doctor,
+    /// Print the effective config, defaults filled in.
+    PrintConfig,
+    /// Run the Graph API simulator on its own, to try `run` without an Instagram account.
+    Sim(postbooth::sim::cli::SimArgs),
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// List every job, oldest first.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start failed jobs again from their saved photo.
+    Retry {
+        id: Option<uuid::Uuid>,
+        #[arg(long, conflicts_with = "id")]
+        all_failed: bool,
+    },
+    /// Forget a job and delete its photo.
+    Drop { id: uuid::Uuid },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(matches!(cli.command, Command::Demo(_)));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("postbooth: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(demo: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if demo { "postbooth=warn" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // The journal stamps each line itself.
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().with_ansi(false).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run => {
+            let config = load(&cli.config)?;
+            postbooth::run(config, shutdown_signal()).await?;
+        }
+        Command::Demo(args) => return postbooth::demo::run(args).await,
+        Command::Shoot => {
+            let config = load(&cli.config)?;
+            let response = ask_daemon(&config, &Request::Shoot).await?;
+            let job = response.jobs.first().context("the daemon answered without a job")?;
+            println!("{}", job.id);
+        }
+        Command::Queue { command } => queue(&cli.config, command).await?,
+        Command::Doctor => return Ok(postbooth::doctor::run(&cli.config).await),
+        Command::PrintConfig => {
+            let config = if cli.config.exists() {
+                Config::parse(
+                    &std::fs::read_to_string(&cli.config)
+                        .with_context(|| format!("cannot read {}", cli.config.display()))?,
+                    &cli.config,
+                )?
+            } else {
+                eprintln!("# {} does not exist: showing the defaults", cli.config.display());
+                Config::default()
+            };
+            print!("{}", config.to_toml());
+        }
+        Command::Sim(args) => postbooth::sim::cli::run(args).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sends a request to the running daemon; says plainly when there is none.
+async fn ask_daemon(config: &Config, request: &Request) -> anyhow::Result<control::Response> {
+    let socket = postbooth::store::control_socket_path(&config.store.dir);
+    let response = control::call(&socket, request)
+        .await
+        .with_context(|| format!("cannot talk to the booth at {}", socket.display()))?
+        .with_context(|| {
+            format!(
+                "the booth is not running (no answer at {}): start it with `systemctl start postbooth` or `postbooth run`",
+                socket.display()
+            )
+        })?;
+    if let Some(error) = &response.error {
+        anyhow::bail!("{error}");
+    }
+    Ok(response)
+}
+
+async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> {
+    let config = load(config_path)?;
+    let socket = postbooth::store::control_socket_path(&config.store.dir);
+    let request = match &command {
+        QueueCommand::List { .. } => Request::List,
+        QueueCommand::Retry { id, all_failed } => Request::Retry { id: *id, all_failed: *all_failed },
+        QueueCommand::Drop { id } => Request::Drop { id: *id },
+    };
+    // A running daemon owns the queue; otherwise open it directly.
+    let response = match control::call(&socket, &request).await {
+        Ok(Some(response)) => response,
+        _ => postbooth::queue_ops::offline(&config, request).await?,
+    };
+    if let Some(error) = response.error {
+        anyhow::bail!("{error}");
+    }
+    match command {
+        QueueCommand::List { json: true } => {
+            for job in &response.jobs {
+                println!("{}", control::summary(job));
+            }
+        }
+        QueueCommand::List { json: false } => {
+            println!("{:<36}  {:<16}  {:>8}  {}", "ID", "STATE", "ATTEMPTS", "MEDIA / ERROR");
+            for job in &response.jobs {
+                let detail = job
+                    .state
+                    .media_id()
+                    .map(str::to_string)
+                    .or_else(|| job.last_error.clone())
+                    .unwrap_or_default();
+                println!("{:<36}  {:<16}  {:>8}  {}", job.id, job.state.name(), job.attempts, detail);
+            }
+        }
+        QueueCommand::Retry { .. } => println!("{} job(s) will be tried again", response.count.unwrap_or(0)),
+        QueueCommand::Drop { id } => println!("dropped {id}"),
+    }
+    Ok(())
+}
+
+/// SIGTERM (systemd) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("stopping: no new photos; finishing the save in progress");
+}

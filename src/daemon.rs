@@ -1,0 +1,225 @@
+//! The daemon: opens the store, starts the publisher, the media host, the control socket and
+//! the display, and takes photos when asked. [`Daemon::start`] is what `postbooth run`, the
+//! demo and the in-process tests all use.
+
+use crate::config::{Config, DisplayKind, MediaHostKind};
+use crate::control::{self, Request, Response};
+use crate::job::Job;
+use crate::media::{s3, serve::ServeHost, MediaHost};
+use crate::pipeline::capture;
+use crate::publish::graph::{GraphClient, Token};
+use crate::publish::publisher::{self, Publisher};
+use crate::shoot::{ShootError, Shooter};
+use crate::store::{Store, StoreError};
+use crate::ui::{self, Status};
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+pub struct Daemon {
+    pub store: Store,
+    pub status: watch::Receiver<Status>,
+    shooter: Arc<Shooter>,
+    wake: Arc<Notify>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    _serve: Option<Arc<ServeHost>>,
+}
+
+impl Daemon {
+    /// Starts everything. Errors here are set-up problems, said in words.
+    pub async fn start(config: Config) -> anyhow::Result<Daemon> {
+        let caption = config.instagram.caption.clone();
+        let store_cfg = config.store.clone();
+        let (store, report) = tokio::task::spawn_blocking(move || Store::open(&store_cfg, &caption))
+            .await?
+            .map_err(|e| match e {
+                StoreError::InUse(_) => anyhow::anyhow!(e),
+                other => anyhow::anyhow!(other).context("cannot open the store"),
+            })?;
+        if !report.adopted.is_empty() || !report.missing.is_empty() || report.moved_aside.is_some() {
+            warn!(adopted = report.adopted.len(), missing = report.missing.len(), moved_aside = ?report.moved_aside, "store repaired on open");
+        }
+        let token = Token::load(&config.instagram.access_token_file)?;
+        let graph = Arc::new(GraphClient::new(
+            &config.instagram.graph_url,
+            config.user_id(),
+            token,
+            Duration::from_secs(config.instagram.request_timeout_secs),
+        ));
+        let (media, serve) = media_host(&config, &store).await?;
+        let camera = capture::open(&config.camera).context("cannot open the camera")?;
+        info!(camera = %camera.describe(), "camera ready");
+
+        let (status_tx, status_rx) = watch::channel(Status::default());
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let wake = Arc::new(Notify::new());
+        let already_taken = store.jobs()?.len() as u64;
+        let shooter = Arc::new(Shooter::new(
+            camera,
+            store.clone(),
+            &config,
+            status_tx.clone(),
+            wake.clone(),
+            already_taken,
+        ));
+        let listener = control::bind(&store.control_socket())?;
+
+        let mut tasks = Vec::new();
+        let publisher = Publisher {
+            store: store.clone(),
+            graph,
+            media,
+            status: status_tx.clone(),
+            settings: publisher::Settings::from(&config),
+            wake: wake.clone(),
+        };
+        tasks.push(tokio::spawn(publisher.run(shutdown_rx.clone())));
+        tasks.push(tokio::spawn(serve_control(
+            listener,
+            store.clone(),
+            shooter.clone(),
+            wake.clone(),
+            shutdown_rx.clone(),
+        )));
+        match config.display.kind {
+            DisplayKind::Terminal => {
+                tasks.push(tokio::spawn(ui::terminal::run(status_rx.clone())));
+            }
+            DisplayKind::None => {}
+            other => anyhow::bail!(
+                "display.kind = {other:?} is not in this build yet: use \"terminal\" or \"none\""
+            ),
+        }
+        // Keep the sender alive for as long as the daemon runs.
+        tasks.push(tokio::spawn(async move {
+            let mut shutdown = shutdown_rx;
+            let _ = shutdown.wait_for(|s| *s).await;
+            drop(status_tx);
+        }));
+        info!(store = %store.root().display(), "postbooth is running");
+        Ok(Daemon {
+            store,
+            status: status_rx,
+            shooter,
+            wake,
+            shutdown: shutdown_tx,
+            tasks,
+            _serve: serve,
+        })
+    }
+
+    /// Takes a photo; returns once it is durable.
+    pub async fn shoot(&self) -> Result<Job, ShootError> {
+        self.shooter.shoot().await
+    }
+
+    /// Pokes the publisher (after a retry, or a renewed token).
+    pub fn wake_publisher(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stops taking photos, lets a save in progress finish, stops the publisher where it
+    /// stands (every state is already durable) and returns.
+    pub async fn stop(self) {
+        self.shooter.close().await;
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
+        }
+        let _ = std::fs::remove_file(self.store.control_socket());
+        info!("postbooth stopped");
+    }
+}
+
+async fn media_host(
+    config: &Config,
+    store: &Store,
+) -> anyhow::Result<(Arc<dyn MediaHost>, Option<Arc<ServeHost>>)> {
+    Ok(match config.media.host {
+        MediaHostKind::Serve => {
+            let listen = config.media.listen.parse()?;
+            let host = Arc::new(
+                ServeHost::start(listen, store.public_dir(), config.media.public_base_url.clone())
+                    .await?,
+            );
+            (host.clone() as Arc<dyn MediaHost>, Some(host))
+        }
+        MediaHostKind::S3 => {
+            let read = |path: &std::path::Path, key: &str| {
+                std::fs::read_to_string(path)
+                    .map(|s| s.trim().to_string())
+                    .with_context(|| format!("cannot read {key} file {}", path.display()))
+            };
+            let settings = s3::S3Settings {
+                endpoint: config.media.s3_endpoint.clone(),
+                bucket: config.media.s3_bucket.clone(),
+                region: config.media.s3_region.clone(),
+                access_key: read(&config.media.s3_access_key_file, "media.s3_access_key_file")?,
+                secret_key: read(&config.media.s3_secret_key_file, "media.s3_secret_key_file")?,
+                url_expiry: Duration::from_secs(config.media.s3_url_expiry_secs),
+                path_style: true,
+            };
+            (Arc::new(s3::S3Host::new(settings, reqwest::Client::new())?), None)
+        }
+        MediaHostKind::UrlTemplate => {
+            anyhow::bail!("media.host = \"url-template\" is not in this build yet: use \"serve\" or \"s3\"")
+        }
+    })
+}
+
+/// Answers the control socket until shutdown.
+async fn serve_control(
+    listener: tokio::net::UnixListener,
+    store: Store,
+    shooter: Arc<Shooter>,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    warn!(error = %e, "control socket accept failed");
+                    continue;
+                }
+            },
+        };
+        let (store, shooter, wake) = (store.clone(), shooter.clone(), wake.clone());
+        tokio::spawn(control::handle_connection(stream, move |request| async move {
+            answer(request, &store, &shooter, &wake).await
+        }));
+    }
+}
+
+async fn answer(request: Request, store: &Store, shooter: &Arc<Shooter>, wake: &Notify) -> Response {
+    match request {
+        Request::Shoot => match shooter.shoot().await {
+            Ok(job) => Response::jobs(vec![job]),
+            Err(e) => Response::error(e),
+        },
+        Request::List => match store.blocking(|s| s.jobs()).await {
+            Ok(jobs) => Response::jobs(jobs),
+            Err(e) => Response::error(e),
+        },
+        Request::Retry { id, all_failed } => {
+            let result = store
+                .blocking(move |s| crate::queue_ops::retry(s, id, all_failed))
+                .await;
+            wake.notify_one();
+            match result {
+                Ok(n) => Response::count(n),
+                Err(e) => Response::error(e),
+            }
+        }
+        Request::Drop { id } => match store.blocking(move |s| s.drop_job(id)).await {
+            Ok(job) => Response::jobs(vec![job]),
+            Err(e) => Response::error(e),
+        },
+    }
+}

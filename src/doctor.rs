@@ -1,0 +1,154 @@
+//! `postbooth doctor`: checks everything the booth needs and says, in words, what to fix.
+
+use crate::config::Config;
+use crate::publish::errors::ErrorClass;
+use crate::publish::graph::{ApiError, GraphClient, Token};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Verdict {
+    Ok,
+    Warn,
+    Fail,
+}
+
+pub struct Check {
+    pub name: &'static str,
+    pub verdict: Verdict,
+    pub message: String,
+}
+
+fn check(name: &'static str, verdict: Verdict, message: impl Into<String>) -> Check {
+    Check { name, verdict, message: message.into() }
+}
+
+/// Runs every check, prints them, and fails if any failed.
+pub async fn run(config_path: &Path) -> ExitCode {
+    let checks = checks(config_path).await;
+    for c in &checks {
+        let mark = match c.verdict {
+            Verdict::Ok => "ok  ",
+            Verdict::Warn => "WARN",
+            Verdict::Fail => "FAIL",
+        };
+        println!("{mark}  {:<8} {}", c.name, c.message);
+    }
+    if checks.iter().any(|c| c.verdict == Verdict::Fail) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub async fn checks(config_path: &Path) -> Vec<Check> {
+    let config = match Config::load(config_path) {
+        Ok(c) => c,
+        Err(e) => return vec![check("config", Verdict::Fail, e.to_string())],
+    };
+    let mut out = vec![check("config", Verdict::Ok, format!("{} is valid", config_path.display()))];
+    out.push(store_check(&config).await);
+    out.push(disk_check(&config));
+    out.push(camera_check(&config));
+    out.push(clock_check());
+    match Token::load(&config.instagram.access_token_file) {
+        Ok(token) => {
+            out.push(check("token", Verdict::Ok, format!("{} is readable and private", config.instagram.access_token_file.display())));
+            out.extend(graph_checks(&config, token).await);
+        }
+        Err(e) => out.push(check("token", Verdict::Fail, e.to_string())),
+    }
+    out
+}
+
+async fn store_check(config: &Config) -> Check {
+    let socket = crate::store::control_socket_path(&config.store.dir);
+    if let Ok(Some(resp)) = crate::control::call(&socket, &crate::control::Request::List).await {
+        let failed = resp.jobs.iter().filter(|j| matches!(j.state, crate::job::JobState::Failed { .. })).count();
+        let waiting = resp.jobs.iter().filter(|j| j.state.is_pending()).count();
+        let verdict = if failed > 0 { Verdict::Warn } else { Verdict::Ok };
+        return check("store", verdict, format!("the booth is running: {waiting} waiting, {failed} failed (see `postbooth queue list`)"));
+    }
+    let cfg = config.store.clone();
+    let caption = config.instagram.caption.clone();
+    match tokio::task::spawn_blocking(move || crate::store::Store::open(&cfg, &caption)).await {
+        Ok(Ok((store, report))) => {
+            let jobs = store.jobs().unwrap_or_default();
+            let waiting = jobs.iter().filter(|j| j.state.is_pending()).count();
+            let mut msg = format!("{} opens: {} jobs, {waiting} waiting", config.store.dir.display(), jobs.len());
+            if let Some(aside) = report.moved_aside {
+                msg.push_str(&format!("; the damaged queue was moved to {} and rebuilt", aside.display()));
+            }
+            check("store", Verdict::Ok, msg)
+        }
+        Ok(Err(e)) => check("store", Verdict::Fail, e.to_string()),
+        Err(e) => check("store", Verdict::Fail, e.to_string()),
+    }
+}
+
+fn disk_check(config: &Config) -> Check {
+    let dir = if config.store.dir.exists() { config.store.dir.clone() } else { std::path::PathBuf::from("/") };
+    match crate::store::durable::free_bytes(&dir) {
+        Ok(free) => {
+            let free_mib = free / (1024 * 1024);
+            if free_mib < config.store.min_free_mib {
+                check("disk", Verdict::Fail, format!("disk full: {free_mib} MiB free, the booth needs {} MiB; new photos are refused", config.store.min_free_mib))
+            } else if free_mib < config.store.min_free_mib * 4 {
+                check("disk", Verdict::Warn, format!("{free_mib} MiB free: almost full"))
+            } else {
+                check("disk", Verdict::Ok, format!("{free_mib} MiB free"))
+            }
+        }
+        Err(e) => check("disk", Verdict::Fail, format!("cannot read free space of {}: {e}", dir.display())),
+    }
+}
+
+fn camera_check(config: &Config) -> Check {
+    match crate::pipeline::capture::open(&config.camera) {
+        Ok(camera) => check("camera", Verdict::Ok, camera.describe()),
+        Err(e) => check("camera", Verdict::Fail, e.to_string()),
+    }
+}
+
+fn clock_check() -> Check {
+    // TLS certificates and Instagram timestamps need a real clock; a Pi without a network or
+    // RTC starts in 1970 or at its last shutdown.
+    let year = 1970 + crate::store::now_ms() / 1000 / 31_557_600;
+    if year < 2025 {
+        check("clock", Verdict::Fail, format!("the clock says {year}: TLS will fail; enable NTP (timedatectl set-ntp true) or add an RTC"))
+    } else {
+        check("clock", Verdict::Ok, "set")
+    }
+}
+
+async fn graph_checks(config: &Config, token: Token) -> Vec<Check> {
+    let graph = GraphClient::new(&config.instagram.graph_url, config.user_id(), token, Duration::from_secs(10));
+    let mut out = Vec::new();
+    match graph.username().await {
+        Ok(name) => out.push(check("network", Verdict::Ok, format!("{} answers; account @{name}", config.instagram.graph_url))),
+        Err(e) => {
+            out.push(check("network", Verdict::Fail, explain(&config.instagram.graph_url, &e)));
+            return out;
+        }
+    }
+    match graph.publishing_limit().await {
+        Ok(q) if q.usage >= q.total => out.push(check("quota", Verdict::Warn, format!("{} of {} posts used in the last 24 h: posting waits for the window", q.usage, q.total))),
+        Ok(q) => out.push(check("quota", Verdict::Ok, format!("{} of {} posts used in the last 24 h", q.usage, q.total))),
+        Err(e) => out.push(check("quota", Verdict::Warn, explain(&config.instagram.graph_url, &e))),
+    }
+    out
+}
+
+/// An API error in words an operator can act on.
+pub fn explain(graph_url: &str, e: &ApiError) -> String {
+    match e {
+        ApiError::Network(detail) => format!("cannot reach {graph_url} ({detail}): check the network cable or Wi-Fi, and instagram.graph_url"),
+        ApiError::CaptivePortal(_) => "the network shows a login web page instead of Instagram (hotel or venue Wi-Fi?): log the booth in to the Wi-Fi".into(),
+        other => match other.class() {
+            ErrorClass::Auth => format!("Instagram refused the token ({other}): make a new long-lived token and put it in the token file"),
+            ErrorClass::RateLimit => format!("Instagram is rate limiting this app ({other}): it will pass"),
+            _ => other.to_string(),
+        },
+    }
+}
