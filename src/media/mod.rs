@@ -1,5 +1,7 @@
 //! Staging: putting a saved JPEG at a URL Instagram's servers can fetch.
 
+pub mod serve;
+
 use futures_util::future::BoxFuture;
 use std::path::Path;
 
@@ -24,4 +26,9 @@ pub trait MediaHost: Send + Sync {
     fn public_url<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<String, MediaError>>;
     /// Removes `key` once its photo is published. Best effort.
     fn unstage<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), MediaError>>;
+}
+
+/// Keys are sha256 hex digests; accepting nothing else keeps them safe as file and object names.
+pub(crate) fn is_valid_key(key: &str) -> bool {
+    key.len() == 64 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }

@@ -1,1 +1,197 @@
-//! The Graph API simulator. (Being written.)
+//! A Graph API simulator: the parts of the Instagram Graph API postbooth uses, served over real
+//! HTTP on loopback, with faults on demand.
+//!
+//! It fetches and checks `image_url` with the same compliance check the encoder uses, walks
+//! containers `IN_PROGRESS → FINISHED → PUBLISHED` (or `EXPIRED`), publishes each container at
+//! most once, enforces a rolling publishing quota, answers real error envelopes and usage
+//! headers, and counts publishes per image so tests can assert "exactly once".
+//!
+//! Layout: [`state`] is the account with no I/O, [`api`] names endpoints and answers them,
+//! [`faults`] decides misbehaviour, [`http`] owns the sockets.
+
+mod api;
+mod error;
+mod faults;
+mod http;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use error::GraphError;
+pub use faults::{Fault, FaultPlan};
+pub use state::SimMedia;
+
+use faults::FaultPicker;
+use state::{SimState, StateConfig};
+
+/// How a simulator behaves. `Default` is a healthy account on an ephemeral loopback port.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    pub listen: SocketAddr,
+    /// The only access token accepted.
+    pub token: String,
+    pub user_id: String,
+    /// Publishes allowed per rolling 24 hours.
+    pub quota_total: u32,
+    /// Status GETs answered `IN_PROGRESS` before a container is `FINISHED`.
+    pub polls_until_finished: u32,
+    /// Unpublished containers older than this are `EXPIRED`.
+    pub container_ttl: Duration,
+    pub faults: FaultPlan,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: "sim-token".to_string(),
+            user_id: "17841400000000000".to_string(),
+            quota_total: 100,
+            polls_until_finished: 1,
+            container_ttl: Duration::from_secs(24 * 60 * 60),
+            faults: FaultPlan::none(),
+        }
+    }
+}
+
+/// What the connection tasks share. Locks are held briefly and never across an await.
+pub(crate) struct Shared {
+    state: Mutex<SimState>,
+    faults: Mutex<FaultPicker>,
+    http: reqwest::Client,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, SimState> {
+        // A panic while holding the lock leaves counters, not invariants, half-updated.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn faults(&self) -> MutexGuard<'_, FaultPicker> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running simulator. Dropping it stops the server too; `shutdown` also waits for it.
+pub struct Simulator {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Simulator {
+    pub async fn start(opts: SimOptions) -> std::io::Result<Simulator> {
+        let listener = tokio::net::TcpListener::bind(opts.listen).await?;
+        let addr = listener.local_addr()?;
+        let http = reqwest::Client::builder()
+            .timeout(api::FETCH_TIMEOUT)
+            .build()
+            .map_err(std::io::Error::other)?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(SimState::new(StateConfig {
+                user_id: opts.user_id,
+                token: opts.token,
+                quota_total: opts.quota_total,
+                polls_until_finished: opts.polls_until_finished,
+                container_ttl: opts.container_ttl,
+            })),
+            faults: Mutex::new(FaultPicker::new(opts.faults)),
+            http,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(http::accept_loop(listener, shared.clone(), stopped));
+        Ok(Simulator {
+            addr,
+            shared,
+            stop,
+            task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/v21.0`: the `graph_url` a client is configured with.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v21.0", self.addr)
+    }
+
+    /// sha256 (hex) of each fetched JPEG that was published → times published.
+    pub fn publishes_by_image(&self) -> BTreeMap<String, u32> {
+        self.shared.state().publishes_by_image()
+    }
+
+    /// Published media, oldest first.
+    pub fn media(&self) -> Vec<SimMedia> {
+        self.shared.state().media()
+    }
+
+    /// Requests read, per endpoint name (`create_container`, `container_status`,
+    /// `media_publish`, `list_media`, `publishing_limit`, `user`, `media`, `unknown`).
+    /// Connections refused by a fault were never read and are not counted.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.shared.state().calls()
+    }
+
+    /// Faults actually applied, per `Fault::name`.
+    pub fn faults_injected(&self) -> BTreeMap<String, u64> {
+        self.shared.state().faults()
+    }
+
+    /// Replaces the random fault plan and reseeds it; scripted faults stay queued.
+    pub fn set_faults(&self, plan: FaultPlan) {
+        self.shared.faults().set_plan(plan);
+    }
+
+    /// The next `times` requests get `fault`, before any random ones. `PublishResponseLost`
+    /// waits for the next `media_publish` instead.
+    pub fn inject(&self, fault: Fault, times: u32) {
+        self.shared.faults().inject(fault, times);
+    }
+
+    /// Revokes the current token: it now answers code 190 (subcode 460).
+    pub fn set_token(&self, token: &str) {
+        self.shared.state().set_token(token);
+    }
+
+    pub fn expire_all_containers(&self) {
+        self.shared.state().expire_all();
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Runs a simulator until `shutdown` completes, in the style of `mini-redis`'s `run`.
+pub async fn serve_until(
+    opts: SimOptions,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let sim = Simulator::start(opts).await?;
+    tracing::info!(base_url = %sim.base_url(), "Graph API simulator listening");
+    shutdown.await;
+    sim.shutdown().await;
+    Ok(())
+}
+
+/// Runs a simulator until Ctrl-C, for `postbooth sim --listen ADDR`.
+pub async fn serve_forever(opts: SimOptions) -> std::io::Result<()> {
+    serve_until(opts, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}

@@ -1,0 +1,385 @@
+//! The Graph API surface: which endpoint a request names (pure) and what it answers.
+
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::error::GraphError;
+use super::state::{NodeKind, SimMedia, SimState};
+use super::Shared;
+use crate::pipeline::compliance::check_jpeg;
+
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+const USERNAME: &str = "postbooth_sim";
+const DEFAULT_PAGE: usize = 25;
+const MAX_PAGE: usize = 100;
+
+/// A request reduced to what the Graph API looks at.
+#[derive(Clone, Debug, Default)]
+pub struct ApiRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Vec<(String, String)>,
+    pub bearer: Option<String>,
+}
+
+impl ApiRequest {
+    /// Body parameters win over query parameters, as on the real API.
+    fn param(&self, name: &str) -> Option<&str> {
+        fn find<'a>(list: &'a [(String, String)], name: &str) -> Option<&'a str> {
+            list.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        }
+        find(&self.body, name).or_else(|| find(&self.query, name))
+    }
+
+    fn required(&self, name: &str) -> Result<&str, GraphError> {
+        self.param(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| GraphError::missing_param(name))
+    }
+
+    /// `fields=a,b` as a list; `None` when absent so endpoints can pick their defaults.
+    fn fields(&self) -> Option<Vec<&str>> {
+        self.param("fields").map(|f| {
+            f.split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .collect()
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    CreateContainer,
+    Publish,
+    ListMedia,
+    PublishingLimit,
+    User,
+    ContainerStatus(String),
+    MediaObject(String),
+    UnknownObject(String),
+    Unsupported,
+}
+
+impl Route {
+    /// The key used in `Simulator::calls`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::CreateContainer => "create_container",
+            Route::Publish => "media_publish",
+            Route::ListMedia => "list_media",
+            Route::PublishingLimit => "publishing_limit",
+            Route::User => "user",
+            Route::ContainerStatus(_) => "container_status",
+            Route::MediaObject(_) => "media",
+            Route::UnknownObject(_) | Route::Unsupported => "unknown",
+        }
+    }
+}
+
+/// Names the endpoint. Any leading `/v<anything>/` is a version and is ignored.
+pub fn route(method: &str, path: &str, state: &SimState) -> Route {
+    let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.first().is_some_and(|s| s.starts_with('v')) {
+        segments.remove(0);
+    }
+    let (node, edge) = match segments.as_slice() {
+        [node] => (*node, None),
+        [node, edge] => (*node, Some(*edge)),
+        _ => return Route::Unsupported,
+    };
+    let kind = state.node_kind(node);
+    if kind == NodeKind::Unknown {
+        return Route::UnknownObject(node.to_string());
+    }
+    match (method, kind, edge) {
+        ("GET", NodeKind::User, None) => Route::User,
+        ("GET", NodeKind::Container, None) => Route::ContainerStatus(node.to_string()),
+        ("GET", NodeKind::Media, None) => Route::MediaObject(node.to_string()),
+        ("POST", NodeKind::User, Some("media")) => Route::CreateContainer,
+        ("GET", NodeKind::User, Some("media")) => Route::ListMedia,
+        ("POST", NodeKind::User, Some("media_publish")) => Route::Publish,
+        ("GET", NodeKind::User, Some("content_publishing_limit")) => Route::PublishingLimit,
+        _ => Route::Unsupported,
+    }
+}
+
+/// Answers one request. Only `create_container` awaits (it downloads the image); the state
+/// lock is never held across that await.
+pub async fn handle(shared: &Shared, req: &ApiRequest, route: &Route) -> Result<Value, GraphError> {
+    if req
+        .query
+        .iter()
+        .chain(&req.body)
+        .any(|(k, _)| k == "access_token")
+    {
+        return Err(GraphError::token_in_url());
+    }
+    shared.state().check_token(req.bearer.as_deref())?;
+    if *route == Route::CreateContainer {
+        return create_container(shared, req).await;
+    }
+    answer(&mut shared.state(), req, route, OffsetDateTime::now_utc())
+}
+
+/// Every endpoint except container creation: pure over the state.
+fn answer(
+    state: &mut SimState,
+    req: &ApiRequest,
+    route: &Route,
+    now: OffsetDateTime,
+) -> Result<Value, GraphError> {
+    match route {
+        Route::User => Ok(project(
+            user_object(state.user_id()),
+            req.fields(),
+            &["id", "username"],
+        )),
+        Route::ContainerStatus(id) => {
+            let status = state
+                .poll_status(id, now)
+                .ok_or_else(|| GraphError::unknown_object(id))?;
+            let full =
+                json!({"id": id, "status_code": status.code(), "status": status.description()});
+            Ok(project(full, req.fields(), &["id"]))
+        }
+        Route::MediaObject(id) => {
+            let media = state
+                .find_media(id)
+                .ok_or_else(|| GraphError::unknown_object(id))?;
+            Ok(project(media_object(media), req.fields(), &["id"]))
+        }
+        Route::ListMedia => Ok(list_media(&state.media(), req)),
+        Route::PublishingLimit => {
+            let full = json!({
+                "quota_usage": state.quota_usage(now),
+                "config": {"quota_total": state.quota_total(), "quota_duration": 86400},
+            });
+            Ok(json!({"data": [project(full, req.fields(), &["quota_usage"])]}))
+        }
+        Route::Publish => {
+            let media = state.publish(req.required("creation_id")?, now)?;
+            Ok(json!({"id": media.id}))
+        }
+        Route::CreateContainer => Err(GraphError::unsupported(&req.method, &req.path)),
+        Route::UnknownObject(id) => Err(GraphError::unknown_object(id)),
+        Route::Unsupported => Err(GraphError::unsupported(&req.method, &req.path)),
+    }
+}
+
+async fn create_container(shared: &Shared, req: &ApiRequest) -> Result<Value, GraphError> {
+    let image_url = req.required("image_url")?;
+    let caption = req.param("caption").unwrap_or("");
+    shared
+        .state()
+        .check_can_create(caption, OffsetDateTime::now_utc())?;
+    let bytes = fetch(&shared.http, image_url)
+        .await
+        .map_err(|_| GraphError::fetch_failed(image_url))?;
+    if let Err(e) = check_jpeg(&bytes) {
+        let (code, subcode) = e.graph_code();
+        return Err(GraphError::bad_media(code, subcode, &e.to_string()));
+    }
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let id = shared
+        .state()
+        .create_container(&sha, caption, OffsetDateTime::now_utc())?;
+    Ok(json!({"id": id}))
+}
+
+async fn fetch(client: &reqwest::Client, url: &str) -> reqwest::Result<bytes::Bytes> {
+    client
+        .get(url)
+        .timeout(FETCH_TIMEOUT)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await
+}
+
+fn user_object(user_id: &str) -> Value {
+    json!({
+        "id": user_id,
+        "username": USERNAME,
+        "name": "postbooth simulator",
+        "account_type": "BUSINESS",
+        "media_count": 0,
+    })
+}
+
+fn media_object(m: &SimMedia) -> Value {
+    json!({
+        "id": m.id,
+        "caption": m.caption,
+        "permalink": m.permalink,
+        "timestamp": m.timestamp,
+        "media_type": "IMAGE",
+        "media_product_type": "FEED",
+        "username": USERNAME,
+    })
+}
+
+/// Newest first, `limit` per page, `after` is the opaque cursor of the previous page.
+fn list_media(media: &[SimMedia], req: &ApiRequest) -> Value {
+    let limit = req
+        .param("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(DEFAULT_PAGE)
+        .clamp(1, MAX_PAGE);
+    let start = req
+        .param("after")
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(0);
+    let fields = req.fields();
+    let data: Vec<Value> = media
+        .iter()
+        .rev()
+        .skip(start)
+        .take(limit)
+        .map(|m| project(media_object(m), fields.clone(), &["id"]))
+        .collect();
+    let end = start + data.len();
+    let mut page = json!({"data": data});
+    if !data_is_empty(&page) {
+        page["paging"] =
+            json!({"cursors": {"before": start.to_string(), "after": end.to_string()}});
+        if end < media.len() {
+            page["paging"]["next"] = json!(format!("{}?after={end}&limit={limit}", req.path));
+        }
+    }
+    page
+}
+
+fn data_is_empty(page: &Value) -> bool {
+    page["data"].as_array().is_none_or(Vec::is_empty)
+}
+
+/// Keeps the requested fields (or `default`), and always `id`, like the Graph API.
+fn project(full: Value, fields: Option<Vec<&str>>, default: &[&str]) -> Value {
+    let Value::Object(full) = full else {
+        return full;
+    };
+    let wanted = fields.unwrap_or_else(|| default.to_vec());
+    let mut out = Map::new();
+    for (key, value) in full {
+        if key == "id" || wanted.contains(&key.as_str()) {
+            out.insert(key, value);
+        }
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::state::StateConfig;
+
+    fn state() -> SimState {
+        SimState::new(StateConfig {
+            user_id: "1784".into(),
+            token: "tok".into(),
+            quota_total: 100,
+            polls_until_finished: 0,
+            container_ttl: Duration::from_secs(86400),
+        })
+    }
+
+    fn get(path: &str, query: &[(&str, &str)]) -> ApiRequest {
+        ApiRequest {
+            method: "GET".into(),
+            path: path.into(),
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..ApiRequest::default()
+        }
+    }
+
+    #[test]
+    fn routes_ignore_the_version_and_know_their_nodes() {
+        let mut s = state();
+        let c = s
+            .create_container("aa", "", OffsetDateTime::now_utc())
+            .unwrap();
+        assert_eq!(route("GET", "/v21.0/me", &s), Route::User);
+        assert_eq!(route("GET", "/1784", &s), Route::User);
+        assert_eq!(
+            route("POST", "/v19.0/1784/media", &s),
+            Route::CreateContainer
+        );
+        assert_eq!(
+            route("POST", "/v21.0/1784/media_publish", &s),
+            Route::Publish
+        );
+        assert_eq!(route("GET", "/v21.0/1784/media", &s), Route::ListMedia);
+        assert_eq!(
+            route("GET", "/v21.0/1784/content_publishing_limit", &s),
+            Route::PublishingLimit
+        );
+        assert_eq!(
+            route("GET", &format!("/v21.0/{c}"), &s),
+            Route::ContainerStatus(c)
+        );
+        assert_eq!(
+            route("POST", "/v21.0/999/media", &s),
+            Route::UnknownObject("999".into())
+        );
+        assert_eq!(route("DELETE", "/v21.0/1784", &s), Route::Unsupported);
+    }
+
+    #[test]
+    fn list_is_newest_first_with_projection_and_paging() {
+        let mut s = state();
+        let now = OffsetDateTime::now_utc();
+        for caption in ["one", "two", "three"] {
+            let c = s.create_container("aa", caption, now).unwrap();
+            s.publish(&c, now).unwrap();
+        }
+        let req = get(
+            "/v21.0/1784/media",
+            &[("fields", "id,caption"), ("limit", "2")],
+        );
+        let page = answer(&mut s, &req, &Route::ListMedia, now).unwrap();
+        let captions: Vec<&str> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["caption"].as_str().unwrap())
+            .collect();
+        assert_eq!(captions, ["three", "two"]);
+        assert!(page["data"][0].get("permalink").is_none());
+        assert_eq!(page["paging"]["cursors"]["after"], "2");
+        let req = get(
+            "/v21.0/1784/media",
+            &[("fields", "caption"), ("after", "2")],
+        );
+        let page = answer(&mut s, &req, &Route::ListMedia, now).unwrap();
+        assert_eq!(page["data"][0]["caption"], "one");
+        assert!(page["paging"].get("next").is_none());
+    }
+
+    #[test]
+    fn publishing_limit_has_the_documented_shape() {
+        let mut s = state();
+        let req = get("/x", &[("fields", "config,quota_usage")]);
+        let v = answer(
+            &mut s,
+            &req,
+            &Route::PublishingLimit,
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"data":[{"quota_usage":0,"config":{"quota_total":100,"quota_duration":86400}}]})
+        );
+    }
+}

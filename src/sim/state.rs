@@ -1,0 +1,567 @@
+//! Everything the simulated account remembers, with no I/O: containers, media, the publishing
+//! quota, tokens and counters. Every method takes `now`, so tests can walk time forward.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::error::GraphError;
+
+pub const CAPTION_MAX_CHARS: usize = 2200;
+pub const CONTAINERS_PER_DAY: usize = 400;
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+const HOUR: Duration = Duration::from_secs(60 * 60);
+/// Calls per rolling hour that count as 100 % in the usage headers.
+const CALLS_PER_HOUR_AT_FULL_USAGE: usize = 200;
+
+// Separate numeric ranges keep container ids and media ids apart while both look like Graph ids.
+const FIRST_CONTAINER_ID: u64 = 17_900_000_000_000_001;
+const FIRST_MEDIA_ID: u64 = 18_000_000_000_000_001;
+
+/// A published post, as the simulator recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimMedia {
+    pub id: String,
+    pub container_id: String,
+    pub caption: String,
+    pub permalink: String,
+    /// sha256 (hex) of the JPEG the simulator fetched from `image_url`.
+    pub image_sha256: String,
+    /// ISO 8601 as the Graph API writes it: `2026-11-27T11:00:00+0000`.
+    pub timestamp: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContainerStatus {
+    InProgress,
+    Finished,
+    Published,
+    Expired,
+}
+
+impl ContainerStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            ContainerStatus::InProgress => "IN_PROGRESS",
+            ContainerStatus::Finished => "FINISHED",
+            ContainerStatus::Published => "PUBLISHED",
+            ContainerStatus::Expired => "EXPIRED",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            ContainerStatus::InProgress => "In Progress: Media is still being processed.",
+            ContainerStatus::Finished => {
+                "Finished: Media has been uploaded and it is ready to be published."
+            }
+            ContainerStatus::Published => "Published: Media has been published.",
+            ContainerStatus::Expired => {
+                "Expired: Media was not published within 24 hours and has expired."
+            }
+        }
+    }
+}
+
+/// What a Graph node id refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    User,
+    Container,
+    Media,
+    Unknown,
+}
+
+#[derive(Clone, Debug)]
+pub struct StateConfig {
+    pub user_id: String,
+    pub token: String,
+    pub quota_total: u32,
+    pub polls_until_finished: u32,
+    pub container_ttl: Duration,
+}
+
+#[derive(Clone, Debug)]
+struct Container {
+    image_sha256: String,
+    caption: String,
+    created_at: OffsetDateTime,
+    status_polls: u32,
+    force_expired: bool,
+    published_as: Option<u64>,
+}
+
+#[derive(Debug)]
+pub struct SimState {
+    config: StateConfig,
+    revoked_tokens: Vec<String>,
+    containers: BTreeMap<u64, Container>,
+    media: Vec<(u64, SimMedia)>,
+    next_container: u64,
+    next_media: u64,
+    container_times: VecDeque<OffsetDateTime>,
+    publish_times: VecDeque<OffsetDateTime>,
+    call_times: VecDeque<OffsetDateTime>,
+    publishes_by_image: BTreeMap<String, u32>,
+    calls: BTreeMap<String, u64>,
+    faults: BTreeMap<String, u64>,
+}
+
+impl SimState {
+    pub fn new(config: StateConfig) -> Self {
+        SimState {
+            config,
+            revoked_tokens: Vec::new(),
+            containers: BTreeMap::new(),
+            media: Vec::new(),
+            next_container: FIRST_CONTAINER_ID,
+            next_media: FIRST_MEDIA_ID,
+            container_times: VecDeque::new(),
+            publish_times: VecDeque::new(),
+            call_times: VecDeque::new(),
+            publishes_by_image: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            faults: BTreeMap::new(),
+        }
+    }
+
+    pub fn user_id(&self) -> &str {
+        &self.config.user_id
+    }
+
+    pub fn quota_total(&self) -> u32 {
+        self.config.quota_total
+    }
+
+    // --- tokens ---
+
+    pub fn check_token(&self, bearer: Option<&str>) -> Result<(), GraphError> {
+        match bearer {
+            Some(t) if t == self.config.token => Ok(()),
+            Some(t) if self.revoked_tokens.iter().any(|r| r == t) => {
+                Err(GraphError::revoked_token())
+            }
+            _ => Err(GraphError::invalid_token()),
+        }
+    }
+
+    pub fn set_token(&mut self, token: &str) {
+        if token != self.config.token {
+            let old = std::mem::replace(&mut self.config.token, token.to_string());
+            self.revoked_tokens.push(old);
+        }
+    }
+
+    // --- containers ---
+
+    pub fn node_kind(&self, id: &str) -> NodeKind {
+        if id == self.config.user_id || id == "me" {
+            return NodeKind::User;
+        }
+        let Ok(n) = id.parse::<u64>() else {
+            return NodeKind::Unknown;
+        };
+        if self.containers.contains_key(&n) {
+            NodeKind::Container
+        } else if self.media_index(n).is_some() {
+            NodeKind::Media
+        } else {
+            NodeKind::Unknown
+        }
+    }
+
+    /// Checks a container could be created now. Called before fetching the image so a refused
+    /// request costs no download; `create_container` checks again.
+    pub fn check_can_create(
+        &mut self,
+        caption: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), GraphError> {
+        let chars = caption.chars().count();
+        if chars > CAPTION_MAX_CHARS {
+            return Err(GraphError::caption_too_long(chars));
+        }
+        if count_within(&mut self.container_times, now, DAY) >= CONTAINERS_PER_DAY {
+            return Err(GraphError::container_limit());
+        }
+        Ok(())
+    }
+
+    pub fn create_container(
+        &mut self,
+        image_sha256: &str,
+        caption: &str,
+        now: OffsetDateTime,
+    ) -> Result<String, GraphError> {
+        self.check_can_create(caption, now)?;
+        let id = self.next_container;
+        self.next_container += 1;
+        self.container_times.push_back(now);
+        self.containers.insert(
+            id,
+            Container {
+                image_sha256: image_sha256.to_string(),
+                caption: caption.to_string(),
+                created_at: now,
+                status_polls: 0,
+                force_expired: false,
+                published_as: None,
+            },
+        );
+        Ok(id.to_string())
+    }
+
+    /// Answers a status GET. Each GET of an unfinished container moves it one poll closer to
+    /// FINISHED, so tests control readiness by counting requests, not by sleeping.
+    pub fn poll_status(&mut self, id: &str, now: OffsetDateTime) -> Option<ContainerStatus> {
+        let ttl = self.config.container_ttl;
+        let polls_needed = self.config.polls_until_finished;
+        let container = self.containers.get_mut(&id.parse().ok()?)?;
+        let status = status_of(container, now, ttl, polls_needed);
+        if status == ContainerStatus::InProgress {
+            container.status_polls += 1;
+        }
+        Some(status)
+    }
+
+    pub fn expire_all(&mut self) {
+        for c in self.containers.values_mut() {
+            c.force_expired = true;
+        }
+    }
+
+    // --- publishing ---
+
+    /// Publishes a container at most once: the container id is the idempotency key.
+    pub fn publish(
+        &mut self,
+        creation_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<SimMedia, GraphError> {
+        let ttl = self.config.container_ttl;
+        let polls_needed = self.config.polls_until_finished;
+        let container_id: u64 = creation_id
+            .parse()
+            .map_err(|_| GraphError::container_not_found(creation_id))?;
+        let container = self
+            .containers
+            .get(&container_id)
+            .ok_or_else(|| GraphError::container_not_found(creation_id))?;
+        match status_of(container, now, ttl, polls_needed) {
+            ContainerStatus::Published => return Err(GraphError::already_published(creation_id)),
+            ContainerStatus::Expired => return Err(GraphError::expired()),
+            ContainerStatus::InProgress => return Err(GraphError::not_ready()),
+            ContainerStatus::Finished => {}
+        }
+        let (sha, caption) = (container.image_sha256.clone(), container.caption.clone());
+        if self.quota_usage(now) >= self.config.quota_total {
+            return Err(GraphError::quota_reached());
+        }
+        let media_id = self.next_media;
+        self.next_media += 1;
+        let media = SimMedia {
+            id: media_id.to_string(),
+            container_id: creation_id.to_string(),
+            caption,
+            permalink: format!("https://www.instagram.com/p/{}/", shortcode(media_id)),
+            image_sha256: sha.clone(),
+            timestamp: graph_timestamp(now),
+        };
+        if let Some(c) = self.containers.get_mut(&container_id) {
+            c.published_as = Some(media_id);
+        }
+        self.publish_times.push_back(now);
+        *self.publishes_by_image.entry(sha).or_insert(0) += 1;
+        self.media.push((media_id, media.clone()));
+        Ok(media)
+    }
+
+    /// Publishes in the rolling 24 hours before `now`.
+    pub fn quota_usage(&mut self, now: OffsetDateTime) -> u32 {
+        let n = count_within(&mut self.publish_times, now, DAY);
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    // --- media ---
+
+    fn media_index(&self, id: u64) -> Option<usize> {
+        self.media.iter().position(|(m, _)| *m == id)
+    }
+
+    pub fn find_media(&self, id: &str) -> Option<&SimMedia> {
+        let i = self.media_index(id.parse().ok()?)?;
+        Some(&self.media[i].1)
+    }
+
+    /// Published media, oldest first.
+    pub fn media(&self) -> Vec<SimMedia> {
+        self.media.iter().map(|(_, m)| m.clone()).collect()
+    }
+
+    pub fn publishes_by_image(&self) -> BTreeMap<String, u32> {
+        self.publishes_by_image.clone()
+    }
+
+    // --- counters ---
+
+    pub fn record_call(&mut self, endpoint: &str, now: OffsetDateTime) {
+        *self.calls.entry(endpoint.to_string()).or_insert(0) += 1;
+        self.call_times.push_back(now);
+    }
+
+    pub fn record_fault(&mut self, name: &str) {
+        *self.faults.entry(name.to_string()).or_insert(0) += 1;
+    }
+
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.calls.clone()
+    }
+
+    pub fn faults(&self) -> BTreeMap<String, u64> {
+        self.faults.clone()
+    }
+
+    /// The percentage reported in the usage headers: calls in the last hour against a budget.
+    pub fn usage_percent(&mut self, now: OffsetDateTime) -> u32 {
+        let calls = count_within(&mut self.call_times, now, HOUR);
+        let percent = calls * 100 / CALLS_PER_HOUR_AT_FULL_USAGE;
+        u32::try_from(percent.min(100)).unwrap_or(100)
+    }
+}
+
+fn status_of(
+    c: &Container,
+    now: OffsetDateTime,
+    ttl: Duration,
+    polls_needed: u32,
+) -> ContainerStatus {
+    if c.published_as.is_some() {
+        ContainerStatus::Published
+    } else if c.force_expired || now - c.created_at >= ttl {
+        ContainerStatus::Expired
+    } else if c.status_polls < polls_needed {
+        ContainerStatus::InProgress
+    } else {
+        ContainerStatus::Finished
+    }
+}
+
+/// Drops entries older than `window` (timestamps are pushed in order) and counts the rest.
+fn count_within(
+    times: &mut VecDeque<OffsetDateTime>,
+    now: OffsetDateTime,
+    window: Duration,
+) -> usize {
+    while times.front().is_some_and(|t| now - *t >= window) {
+        times.pop_front();
+    }
+    times.len()
+}
+
+pub fn graph_timestamp(t: OffsetDateTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+0000");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+/// An 11-character shortcode, scrambled so consecutive posts do not look consecutive.
+fn shortcode(media_id: u64) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut x = media_id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (0..11)
+        .map(|_| {
+            let c = ALPHABET[(x & 63) as usize] as char;
+            x = x.rotate_right(6);
+            c
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-11-27 11:00:00 UTC);
+
+    fn state(quota_total: u32, polls: u32) -> SimState {
+        SimState::new(StateConfig {
+            user_id: "1784".into(),
+            token: "tok".into(),
+            quota_total,
+            polls_until_finished: polls,
+            container_ttl: DAY,
+        })
+    }
+
+    fn ready_container(s: &mut SimState, sha: &str, now: OffsetDateTime) -> String {
+        let id = s.create_container(sha, "hello", now).unwrap();
+        while s.poll_status(&id, now) != Some(ContainerStatus::Finished) {}
+        id
+    }
+
+    fn code(e: GraphError) -> (i64, Option<i64>) {
+        (e.code, e.subcode)
+    }
+
+    #[test]
+    fn container_walks_in_progress_finished_published() {
+        let mut s = state(100, 2);
+        let id = s.create_container("aa", "hi", T0).unwrap();
+        assert_eq!(s.node_kind(&id), NodeKind::Container);
+        assert_eq!(code(s.publish(&id, T0).unwrap_err()), (9007, Some(2207027)));
+        assert_eq!(s.poll_status(&id, T0), Some(ContainerStatus::InProgress));
+        assert_eq!(s.poll_status(&id, T0), Some(ContainerStatus::InProgress));
+        assert_eq!(s.poll_status(&id, T0), Some(ContainerStatus::Finished));
+        let m = s.publish(&id, T0).unwrap();
+        assert_eq!(s.poll_status(&id, T0), Some(ContainerStatus::Published));
+        assert_eq!(s.node_kind(&m.id), NodeKind::Media);
+        assert_eq!(m.caption, "hi");
+        assert_eq!(m.timestamp, "2026-11-27T11:00:00+0000");
+        assert!(m.permalink.starts_with("https://www.instagram.com/p/"));
+        assert_eq!(s.find_media(&m.id), Some(&m));
+    }
+
+    #[test]
+    fn zero_polls_means_finished_at_once() {
+        let mut s = state(100, 0);
+        let id = s.create_container("aa", "", T0).unwrap();
+        assert!(s.publish(&id, T0).is_ok());
+    }
+
+    #[test]
+    fn a_container_is_published_at_most_once() {
+        let mut s = state(100, 0);
+        let id = ready_container(&mut s, "aa", T0);
+        s.publish(&id, T0).unwrap();
+        for _ in 0..3 {
+            assert_eq!(code(s.publish(&id, T0).unwrap_err()), (100, None));
+        }
+        assert_eq!(s.media().len(), 1);
+        assert_eq!(s.publishes_by_image()["aa"], 1);
+        assert_eq!(s.quota_usage(T0), 1);
+    }
+
+    #[test]
+    fn the_same_image_in_two_containers_counts_twice() {
+        let mut s = state(100, 0);
+        for _ in 0..2 {
+            let id = ready_container(&mut s, "aa", T0);
+            s.publish(&id, T0).unwrap();
+        }
+        assert_eq!(s.publishes_by_image()["aa"], 2);
+    }
+
+    #[test]
+    fn containers_expire_after_the_ttl_unless_published() {
+        let mut s = state(100, 0);
+        let stale = s.create_container("aa", "", T0).unwrap();
+        let done = ready_container(&mut s, "bb", T0);
+        s.publish(&done, T0).unwrap();
+        let later = T0 + DAY;
+        assert_eq!(s.poll_status(&stale, later), Some(ContainerStatus::Expired));
+        assert_eq!(
+            s.poll_status(&done, later),
+            Some(ContainerStatus::Published)
+        );
+        assert_eq!(
+            code(s.publish(&stale, later).unwrap_err()),
+            (-2, Some(2207020))
+        );
+    }
+
+    #[test]
+    fn expire_all_expires_fresh_containers() {
+        let mut s = state(100, 0);
+        let id = s.create_container("aa", "", T0).unwrap();
+        s.expire_all();
+        assert_eq!(s.poll_status(&id, T0), Some(ContainerStatus::Expired));
+        assert_eq!(code(s.publish(&id, T0).unwrap_err()), (-2, Some(2207020)));
+    }
+
+    #[test]
+    fn quota_is_a_rolling_24_hours() {
+        let mut s = state(2, 0);
+        for t in [T0, T0 + HOUR] {
+            let id = ready_container(&mut s, "aa", t);
+            s.publish(&id, t).unwrap();
+        }
+        let t = T0 + 2 * HOUR;
+        let id = ready_container(&mut s, "bb", t);
+        assert_eq!(code(s.publish(&id, t).unwrap_err()), (9, Some(2207042)));
+        assert_eq!(s.quota_usage(t), 2);
+        // The refused container is still valid: once the first publish leaves the window it goes.
+        let t = T0 + DAY;
+        assert_eq!(s.quota_usage(t), 1);
+        assert!(s.publish(&id, t).is_ok());
+    }
+
+    #[test]
+    fn unknown_containers_answer_not_found() {
+        let mut s = state(100, 0);
+        assert_eq!(code(s.publish("123", T0).unwrap_err()), (24, Some(2207008)));
+        assert_eq!(code(s.publish("abc", T0).unwrap_err()), (24, Some(2207008)));
+        assert_eq!(s.poll_status("123", T0), None);
+        assert_eq!(s.node_kind("123"), NodeKind::Unknown);
+        assert_eq!(s.node_kind("me"), NodeKind::User);
+        assert_eq!(s.node_kind("1784"), NodeKind::User);
+    }
+
+    #[test]
+    fn caption_and_container_limits() {
+        let mut s = state(100, 0);
+        let long = "x".repeat(CAPTION_MAX_CHARS + 1);
+        assert_eq!(
+            code(s.create_container("aa", &long, T0).unwrap_err()),
+            (36004, Some(2207010))
+        );
+        let exact = "é".repeat(CAPTION_MAX_CHARS);
+        assert!(s.create_container("aa", &exact, T0).is_ok());
+        for _ in 1..CONTAINERS_PER_DAY {
+            s.create_container("aa", "", T0).unwrap();
+        }
+        assert_eq!(s.create_container("aa", "", T0).unwrap_err().code, 4);
+        assert!(s.create_container("aa", "", T0 + DAY).is_ok());
+    }
+
+    #[test]
+    fn tokens_can_be_revoked() {
+        let mut s = state(100, 0);
+        assert!(s.check_token(Some("tok")).is_ok());
+        assert_eq!(code(s.check_token(None).unwrap_err()), (190, None));
+        s.set_token("new");
+        assert_eq!(
+            code(s.check_token(Some("tok")).unwrap_err()),
+            (190, Some(460))
+        );
+        assert_eq!(code(s.check_token(Some("junk")).unwrap_err()), (190, None));
+        assert!(s.check_token(Some("new")).is_ok());
+    }
+
+    #[test]
+    fn usage_grows_with_calls_and_is_capped() {
+        let mut s = state(100, 0);
+        assert_eq!(s.usage_percent(T0), 0);
+        for _ in 0..100 {
+            s.record_call("user", T0);
+        }
+        assert_eq!(s.usage_percent(T0), 50);
+        for _ in 0..500 {
+            s.record_call("user", T0);
+        }
+        assert_eq!(s.usage_percent(T0), 100);
+        assert_eq!(s.usage_percent(T0 + HOUR), 0);
+        assert_eq!(s.calls()["user"], 600);
+    }
+
+    #[test]
+    fn shortcodes_differ_and_have_instagram_length() {
+        let a = shortcode(FIRST_MEDIA_ID);
+        let b = shortcode(FIRST_MEDIA_ID + 1);
+        assert_eq!(a.len(), 11);
+        assert_ne!(a, b);
+    }
+}
