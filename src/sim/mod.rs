@@ -9,6 +9,7 @@
 //! Layout: [`state`] is the account with no I/O, [`api`] names endpoints and answers them,
 //! [`faults`] decides misbehaviour, [`http`] owns the sockets.
 
+pub mod cli;
 mod api;
 mod error;
 mod faults;
