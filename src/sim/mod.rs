@@ -28,7 +28,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use error::GraphError;
 pub use faults::{Fault, FaultPlan};
 pub use state::SimMedia;
 
@@ -95,7 +94,10 @@ impl Simulator {
     pub async fn start(opts: SimOptions) -> std::io::Result<Simulator> {
         let listener = tokio::net::TcpListener::bind(opts.listen).await?;
         let addr = listener.local_addr()?;
+        // Staged images are usually on loopback (the `serve` host, a local S3), which an
+        // environment proxy would not reach.
         let http = reqwest::Client::builder()
+            .no_proxy()
             .timeout(api::FETCH_TIMEOUT)
             .build()
             .map_err(std::io::Error::other)?;
