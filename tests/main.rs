@@ -1,0 +1,7 @@
+//! One integration test binary (faster to build than many). Each module is one concern.
+
+mod helper;
+
+mod cli_contract;
+mod crash;
+mod exactly_once;
