@@ -52,6 +52,10 @@ impl fmt::Debug for S3Settings {
     }
 }
 
+/// Stages photos as `postbooth/<key>.jpg` in one bucket.
+///
+/// `public_url` returns a presigned GET: whoever holds it can read that photo until it expires,
+/// so callers should log the key, not the URL.
 pub struct S3Host {
     bucket: Bucket,
     credentials: Credentials,
