@@ -1,5 +1,6 @@
 //! Staging: putting a saved JPEG at a URL Instagram's servers can fetch.
 
+pub mod s3;
 pub mod serve;
 
 use futures_util::future::BoxFuture;

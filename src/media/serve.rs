@@ -12,6 +12,7 @@ use futures_util::future::BoxFuture;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -123,7 +124,12 @@ impl MediaHost for ServeHost {
                     // space but works everywhere. Copy to a temp name and rename so the server
                     // never hands out a half-written photo.
                     tracing::debug!(error = %link_err, "hard link failed, copying instead");
-                    let tmp = self.public_dir.join(format!(".{key}.jpg.tmp"));
+                    // Unique per call: two stages of one key must not write the same temp file.
+                    static NEXT: AtomicU64 = AtomicU64::new(0);
+                    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                    let tmp = self
+                        .public_dir
+                        .join(format!(".{key}.{}.{n}.tmp", std::process::id()));
                     if let Err(e) = tokio::fs::copy(path, &tmp).await {
                         let _ = tokio::fs::remove_file(&tmp).await;
                         return Err(MediaError::Io(io::Error::new(
@@ -265,6 +271,41 @@ mod tests {
             head.headers()["content-length"],
             bytes.len().to_string().as_str()
         );
+    }
+
+    #[tokio::test]
+    async fn staging_across_filesystems_copies() {
+        // /dev/shm is tmpfs on Linux, so linking from there into a disk-backed dir fails with
+        // EXDEV and exercises the copy path; elsewhere this still checks staging works.
+        let shm = Path::new("/dev/shm");
+        let src_dir = if shm.is_dir() {
+            tempfile::tempdir_in(shm).unwrap()
+        } else {
+            tempfile::tempdir().unwrap()
+        };
+        let tmp = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let (key, path, bytes) = photo(src_dir.path(), 11);
+        let h = host(tmp.path(), "http://x").await;
+        h.stage(&key, &path).await.unwrap();
+        h.stage(&key, &path).await.unwrap();
+        let staged = tmp.path().join("public").join(format!("{key}.jpg"));
+        assert_eq!(std::fs::read(&staged).unwrap(), bytes);
+        if shm.is_dir() {
+            use std::os::unix::fs::MetadataExt;
+            // One link means it was copied, so the fallback really ran.
+            assert_eq!(std::fs::metadata(&staged).unwrap().nlink(), 1);
+        }
+        // No temp files left behind.
+        assert_eq!(
+            std::fs::read_dir(tmp.path().join("public"))
+                .unwrap()
+                .count(),
+            1
+        );
+        let resp = reqwest::get(format!("http://{}/{key}.jpg", h.local_addr()))
+            .await
+            .unwrap();
+        assert_eq!(resp.bytes().await.unwrap().as_ref(), bytes.as_slice());
     }
 
     #[tokio::test]
