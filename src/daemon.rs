@@ -5,7 +5,7 @@
 use crate::config::{Config, DisplayKind, MediaHostKind};
 use crate::control::{self, Request, Response};
 use crate::job::Job;
-use crate::media::{serve::ServeHost, MediaHost};
+use crate::media::{s3, serve::ServeHost, MediaHost};
 use crate::pipeline::capture;
 use crate::publish::graph::{GraphClient, Token};
 use crate::publish::publisher::{self, Publisher};
@@ -148,7 +148,23 @@ async fn media_host(
             );
             (host.clone() as Arc<dyn MediaHost>, Some(host))
         }
-        MediaHostKind::S3 => anyhow::bail!("media.host = \"s3\" is not in this build yet"),
+        MediaHostKind::S3 => {
+            let read = |path: &std::path::Path, key: &str| {
+                std::fs::read_to_string(path)
+                    .map(|s| s.trim().to_string())
+                    .with_context(|| format!("cannot read {key} file {}", path.display()))
+            };
+            let settings = s3::S3Settings {
+                endpoint: config.media.s3_endpoint.clone(),
+                bucket: config.media.s3_bucket.clone(),
+                region: config.media.s3_region.clone(),
+                access_key: read(&config.media.s3_access_key_file, "media.s3_access_key_file")?,
+                secret_key: read(&config.media.s3_secret_key_file, "media.s3_secret_key_file")?,
+                url_expiry: Duration::from_secs(config.media.s3_url_expiry_secs),
+                path_style: true,
+            };
+            (Arc::new(s3::S3Host::new(settings, reqwest::Client::new())?), None)
+        }
         MediaHostKind::UrlTemplate => {
             anyhow::bail!("media.host = \"url-template\" is not in this build yet: use \"serve\" or \"s3\"")
         }

@@ -11,7 +11,7 @@ async fn run_shoot_and_queue_list_report_done_with_media_id() {
     let s = setup(&sim.base_url(), "");
     let mut daemon = s.spawn_daemon(&[]);
     let socket = s.socket();
-    eventually(Duration::from_secs(30), "daemon socket", || answers(&socket)).await;
+    eventually(Duration::from_secs(30), "daemon socket", || async { answers(&socket).await.then_some(()) }).await;
 
     let mut ids = Vec::new();
     for _ in 0..3 {
