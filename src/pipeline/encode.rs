@@ -336,7 +336,7 @@ mod tests {
         assert_eq!(target_size(1920, 1080, 1080), (1080, 608)); // 607.5 rounds up
         assert_eq!(target_size(1080, 1350, 1080), (1080, 1350));
         assert_eq!(target_size(2160, 2700, 1080), (1080, 1350)); // 4:5 stays 4:5
-        assert_eq!(target_size(1910, 1000, 1080), (1080, 565)); // 1.91:1 edge stays inside
+        assert_eq!(target_size(1910, 1000, 1080), (1080, 566)); // 565.4 would be wider than 1.91
         assert_eq!(target_size(800, 600, 1080), (800, 600)); // never upscaled
         assert_eq!(target_size(64, 64, 1080), (320, 320)); // tiny: up to the minimum
         assert_eq!(target_size(191, 100, 1080), (320, 168));
@@ -400,7 +400,7 @@ mod tests {
     #[test]
     fn panorama_is_cropped_to_1_91() {
         let out = make_compliant(&Frame::Rgb(gradient(3000, 1000)), &opts(1080)).unwrap();
-        assert_eq!((out.width, out.height), (1080, 565));
+        assert_eq!((out.width, out.height), (1080, 566));
         assert!(aspect_ok(out.width, out.height));
         assert!(
             !aspect_ok(out.width, out.height - 1),
