@@ -31,13 +31,28 @@ pub struct Response {
 
 impl Response {
     pub fn jobs(jobs: Vec<Job>) -> Self {
-        Self { ok: true, error: None, jobs, count: None }
+        Self {
+            ok: true,
+            error: None,
+            jobs,
+            count: None,
+        }
     }
     pub fn count(count: usize) -> Self {
-        Self { ok: true, error: None, jobs: Vec::new(), count: Some(count) }
+        Self {
+            ok: true,
+            error: None,
+            jobs: Vec::new(),
+            count: Some(count),
+        }
     }
     pub fn error(e: impl ToString) -> Self {
-        Self { ok: false, error: Some(e.to_string()), jobs: Vec::new(), count: None }
+        Self {
+            ok: false,
+            error: Some(e.to_string()),
+            jobs: Vec::new(),
+            count: None,
+        }
     }
 }
 
@@ -65,7 +80,10 @@ pub enum SocketError {
     #[error("another postbooth is already running with this store ({0} answers): stop it first")]
     AlreadyRunning(String),
     #[error("cannot create the control socket {path}: {source}")]
-    Bind { path: String, source: std::io::Error },
+    Bind {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Binds the control socket, replacing a stale one left by a crash, owner-only.
@@ -78,7 +96,10 @@ pub fn bind(path: &Path) -> Result<UnixListener, SocketError> {
         }
         let _ = std::fs::remove_file(path);
     }
-    let bind_err = |source| SocketError::Bind { path: shown.clone(), source };
+    let bind_err = |source| SocketError::Bind {
+        path: shown.clone(),
+        source,
+    };
     let listener = UnixListener::bind(path).map_err(bind_err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
     Ok(listener)
@@ -88,7 +109,12 @@ pub fn bind(path: &Path) -> Result<UnixListener, SocketError> {
 pub async fn call(socket: &Path, request: &Request) -> std::io::Result<Option<Response>> {
     let mut stream = match UnixStream::connect(socket).await {
         Ok(s) => s,
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
             return Ok(None)
         }
         Err(e) => return Err(e),
@@ -98,9 +124,12 @@ pub async fn call(socket: &Path, request: &Request) -> std::io::Result<Option<Re
     stream.write_all(&line).await?;
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer).await?;
-    serde_json::from_str(&answer)
-        .map(Some)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad answer from the daemon: {e}")))
+    serde_json::from_str(&answer).map(Some).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("bad answer from the daemon: {e}"),
+        )
+    })
 }
 
 /// Reads one request from a connection and writes the handler's answer.

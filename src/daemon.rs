@@ -34,13 +34,15 @@ impl Daemon {
     pub async fn start(config: Config) -> anyhow::Result<Daemon> {
         let caption = config.instagram.caption.clone();
         let store_cfg = config.store.clone();
-        let (store, report) = tokio::task::spawn_blocking(move || Store::open(&store_cfg, &caption))
-            .await?
-            .map_err(|e| match e {
-                StoreError::InUse(_) => anyhow::anyhow!(e),
-                other => anyhow::anyhow!(other).context("cannot open the store"),
-            })?;
-        if !report.adopted.is_empty() || !report.missing.is_empty() || report.moved_aside.is_some() {
+        let (store, report) =
+            tokio::task::spawn_blocking(move || Store::open(&store_cfg, &caption))
+                .await?
+                .map_err(|e| match e {
+                    StoreError::InUse(_) => anyhow::anyhow!(e),
+                    other => anyhow::anyhow!(other).context("cannot open the store"),
+                })?;
+        if !report.adopted.is_empty() || !report.missing.is_empty() || report.moved_aside.is_some()
+        {
             warn!(adopted = report.adopted.len(), missing = report.missing.len(), moved_aside = ?report.moved_aside, "store repaired on open");
         }
         let token = Token::load(&config.instagram.access_token_file)?;
@@ -143,8 +145,12 @@ async fn media_host(
         MediaHostKind::Serve => {
             let listen = config.media.listen.parse()?;
             let host = Arc::new(
-                ServeHost::start(listen, store.public_dir(), config.media.public_base_url.clone())
-                    .await?,
+                ServeHost::start(
+                    listen,
+                    store.public_dir(),
+                    config.media.public_base_url.clone(),
+                )
+                .await?,
             );
             (host.clone() as Arc<dyn MediaHost>, Some(host))
         }
@@ -163,10 +169,15 @@ async fn media_host(
                 url_expiry: Duration::from_secs(config.media.s3_url_expiry_secs),
                 path_style: true,
             };
-            (Arc::new(s3::S3Host::new(settings, reqwest::Client::new())?), None)
+            (
+                Arc::new(s3::S3Host::new(settings, reqwest::Client::new())?),
+                None,
+            )
         }
         MediaHostKind::UrlTemplate => {
-            anyhow::bail!("media.host = \"url-template\" is not in this build yet: use \"serve\" or \"s3\"")
+            anyhow::bail!(
+                "media.host = \"url-template\" is not in this build yet: use \"serve\" or \"s3\""
+            )
         }
     })
 }
@@ -191,13 +202,19 @@ async fn serve_control(
             },
         };
         let (store, shooter, wake) = (store.clone(), shooter.clone(), wake.clone());
-        tokio::spawn(control::handle_connection(stream, move |request| async move {
-            answer(request, &store, &shooter, &wake).await
-        }));
+        tokio::spawn(control::handle_connection(
+            stream,
+            move |request| async move { answer(request, &store, &shooter, &wake).await },
+        ));
     }
 }
 
-async fn answer(request: Request, store: &Store, shooter: &Arc<Shooter>, wake: &Notify) -> Response {
+async fn answer(
+    request: Request,
+    store: &Store,
+    shooter: &Arc<Shooter>,
+    wake: &Notify,
+) -> Response {
     match request {
         Request::Shoot => match shooter.shoot().await {
             Ok(job) => Response::jobs(vec![job]),

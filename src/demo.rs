@@ -28,7 +28,14 @@ pub struct DemoArgs {
 
 /// The demo's config: the embedded defaults, pointed at a temp dir and the simulator, with
 /// short waits so a newcomer sees the flow in seconds.
-pub fn demo_config(store_dir: &std::path::Path, graph_url: &str, user_id: &str, token_file: &std::path::Path, port: u16, json: bool) -> Config {
+pub fn demo_config(
+    store_dir: &std::path::Path,
+    graph_url: &str,
+    user_id: &str,
+    token_file: &std::path::Path,
+    port: u16,
+    json: bool,
+) -> Config {
     let mut c = Config::default();
     c.instagram.graph_url = graph_url.to_string();
     c.instagram.user_id = Some(user_id.to_string());
@@ -39,7 +46,11 @@ pub fn demo_config(store_dir: &std::path::Path, graph_url: &str, user_id: &str, 
     c.media.listen = format!("127.0.0.1:{port}");
     c.media.public_base_url = format!("http://127.0.0.1:{port}");
     c.camera.kind = CameraKind::TestPattern;
-    c.display.kind = if json { DisplayKind::None } else { DisplayKind::Terminal };
+    c.display.kind = if json {
+        DisplayKind::None
+    } else {
+        DisplayKind::Terminal
+    };
     c.store.dir = store_dir.to_path_buf();
     c.store.min_free_mib = 16;
     c.publish.backoff_base_ms = 100;
@@ -50,7 +61,9 @@ pub fn demo_config(store_dir: &std::path::Path, graph_url: &str, user_id: &str, 
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let dir = tempfile::Builder::new().prefix("postbooth-demo-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("postbooth-demo-")
+        .tempdir()?;
     let faults = if args.faults {
         FaultPlan::all(0.25, args.seed)
     } else {
@@ -65,10 +78,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let token_file = dir.path().join("token");
     write_private(&token_file, &token)?;
     let port = free_port()?;
-    let config = demo_config(&dir.path().join("store"), &sim.base_url(), &user_id, &token_file, port, args.json);
+    let config = demo_config(
+        &dir.path().join("store"),
+        &sim.base_url(),
+        &user_id,
+        &token_file,
+        port,
+        args.json,
+    );
     let daemon = Daemon::start(config).await?;
     if !args.json {
-        eprintln!("postbooth demo: store in {}, simulated Instagram at {}", dir.path().display(), sim.base_url());
+        eprintln!(
+            "postbooth demo: store in {}, simulated Instagram at {}",
+            dir.path().display(),
+            sim.base_url()
+        );
     }
     let code = match args.shots {
         Some(n) => shoot_and_wait(&daemon, &sim, n, args.json).await?,
@@ -82,7 +106,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-async fn shoot_and_wait(daemon: &Daemon, sim: &Simulator, shots: u32, json: bool) -> anyhow::Result<ExitCode> {
+async fn shoot_and_wait(
+    daemon: &Daemon,
+    sim: &Simulator,
+    shots: u32,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let mut ids = Vec::new();
     for _ in 0..shots {
         ids.push(daemon.shoot().await?.id);
@@ -96,7 +125,10 @@ async fn shoot_and_wait(daemon: &Daemon, sim: &Simulator, shots: u32, json: bool
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let published = jobs.iter().filter(|j| matches!(j.state, JobState::Done { .. })).count();
+    let published = jobs
+        .iter()
+        .filter(|j| matches!(j.state, JobState::Done { .. }))
+        .count();
     if json {
         let summary = serde_json::json!({
             "shots": shots,
@@ -112,10 +144,19 @@ async fn shoot_and_wait(daemon: &Daemon, sim: &Simulator, shots: u32, json: bool
     } else {
         println!("{published} of {shots} photos posted");
         for job in &jobs {
-            println!("  {}  {:<10} {}", job.id, job.state.name(), job.state.permalink().unwrap_or(""));
+            println!(
+                "  {}  {:<10} {}",
+                job.id,
+                job.state.name(),
+                job.state.permalink().unwrap_or("")
+            );
         }
     }
-    Ok(if published == shots as usize { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if published == shots as usize {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn interactive(daemon: &Daemon) {
@@ -132,13 +173,19 @@ async fn interactive(daemon: &Daemon) {
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(text.as_bytes())
 }
 
 /// A loopback port nobody uses right now.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

@@ -21,7 +21,11 @@ pub struct Check {
 }
 
 fn check(name: &'static str, verdict: Verdict, message: impl Into<String>) -> Check {
-    Check { name, verdict, message: message.into() }
+    Check {
+        name,
+        verdict,
+        message: message.into(),
+    }
 }
 
 /// Runs every check, prints them, and fails if any failed.
@@ -47,14 +51,25 @@ pub async fn checks(config_path: &Path) -> Vec<Check> {
         Ok(c) => c,
         Err(e) => return vec![check("config", Verdict::Fail, e.to_string())],
     };
-    let mut out = vec![check("config", Verdict::Ok, format!("{} is valid", config_path.display()))];
+    let mut out = vec![check(
+        "config",
+        Verdict::Ok,
+        format!("{} is valid", config_path.display()),
+    )];
     out.push(store_check(&config).await);
     out.push(disk_check(&config));
     out.push(camera_check(&config));
     out.push(clock_check());
     match Token::load(&config.instagram.access_token_file) {
         Ok(token) => {
-            out.push(check("token", Verdict::Ok, format!("{} is readable and private", config.instagram.access_token_file.display())));
+            out.push(check(
+                "token",
+                Verdict::Ok,
+                format!(
+                    "{} is readable and private",
+                    config.instagram.access_token_file.display()
+                ),
+            ));
             out.extend(graph_checks(&config, token).await);
         }
         Err(e) => out.push(check("token", Verdict::Fail, e.to_string())),
@@ -65,9 +80,17 @@ pub async fn checks(config_path: &Path) -> Vec<Check> {
 async fn store_check(config: &Config) -> Check {
     let socket = crate::store::control_socket_path(&config.store.dir);
     if let Ok(Some(resp)) = crate::control::call(&socket, &crate::control::Request::List).await {
-        let failed = resp.jobs.iter().filter(|j| matches!(j.state, crate::job::JobState::Failed { .. })).count();
+        let failed = resp
+            .jobs
+            .iter()
+            .filter(|j| matches!(j.state, crate::job::JobState::Failed { .. }))
+            .count();
         let waiting = resp.jobs.iter().filter(|j| j.state.is_pending()).count();
-        let verdict = if failed > 0 { Verdict::Warn } else { Verdict::Ok };
+        let verdict = if failed > 0 {
+            Verdict::Warn
+        } else {
+            Verdict::Ok
+        };
         return check("store", verdict, format!("the booth is running: {waiting} waiting, {failed} failed (see `postbooth queue list`)"));
     }
     let cfg = config.store.clone();
@@ -76,9 +99,16 @@ async fn store_check(config: &Config) -> Check {
         Ok(Ok((store, report))) => {
             let jobs = store.jobs().unwrap_or_default();
             let waiting = jobs.iter().filter(|j| j.state.is_pending()).count();
-            let mut msg = format!("{} opens: {} jobs, {waiting} waiting", config.store.dir.display(), jobs.len());
+            let mut msg = format!(
+                "{} opens: {} jobs, {waiting} waiting",
+                config.store.dir.display(),
+                jobs.len()
+            );
             if let Some(aside) = report.moved_aside {
-                msg.push_str(&format!("; the damaged queue was moved to {} and rebuilt", aside.display()));
+                msg.push_str(&format!(
+                    "; the damaged queue was moved to {} and rebuilt",
+                    aside.display()
+                ));
             }
             check("store", Verdict::Ok, msg)
         }
@@ -88,19 +118,31 @@ async fn store_check(config: &Config) -> Check {
 }
 
 fn disk_check(config: &Config) -> Check {
-    let dir = if config.store.dir.exists() { config.store.dir.clone() } else { std::path::PathBuf::from("/") };
+    let dir = if config.store.dir.exists() {
+        config.store.dir.clone()
+    } else {
+        std::path::PathBuf::from("/")
+    };
     match crate::store::durable::free_bytes(&dir) {
         Ok(free) => {
             let free_mib = free / (1024 * 1024);
             if free_mib < config.store.min_free_mib {
                 check("disk", Verdict::Fail, format!("disk full: {free_mib} MiB free, the booth needs {} MiB; new photos are refused", config.store.min_free_mib))
             } else if free_mib < config.store.min_free_mib * 4 {
-                check("disk", Verdict::Warn, format!("{free_mib} MiB free: almost full"))
+                check(
+                    "disk",
+                    Verdict::Warn,
+                    format!("{free_mib} MiB free: almost full"),
+                )
             } else {
                 check("disk", Verdict::Ok, format!("{free_mib} MiB free"))
             }
         }
-        Err(e) => check("disk", Verdict::Fail, format!("cannot read free space of {}: {e}", dir.display())),
+        Err(e) => check(
+            "disk",
+            Verdict::Fail,
+            format!("cannot read free space of {}: {e}", dir.display()),
+        ),
     }
 }
 
@@ -123,19 +165,47 @@ fn clock_check() -> Check {
 }
 
 async fn graph_checks(config: &Config, token: Token) -> Vec<Check> {
-    let graph = GraphClient::new(&config.instagram.graph_url, config.user_id(), token, Duration::from_secs(10));
+    let graph = GraphClient::new(
+        &config.instagram.graph_url,
+        config.user_id(),
+        token,
+        Duration::from_secs(10),
+    );
     let mut out = Vec::new();
     match graph.username().await {
-        Ok(name) => out.push(check("network", Verdict::Ok, format!("{} answers; account @{name}", config.instagram.graph_url))),
+        Ok(name) => out.push(check(
+            "network",
+            Verdict::Ok,
+            format!("{} answers; account @{name}", config.instagram.graph_url),
+        )),
         Err(e) => {
-            out.push(check("network", Verdict::Fail, explain(&config.instagram.graph_url, &e)));
+            out.push(check(
+                "network",
+                Verdict::Fail,
+                explain(&config.instagram.graph_url, &e),
+            ));
             return out;
         }
     }
     match graph.publishing_limit().await {
-        Ok(q) if q.usage >= q.total => out.push(check("quota", Verdict::Warn, format!("{} of {} posts used in the last 24 h: posting waits for the window", q.usage, q.total))),
-        Ok(q) => out.push(check("quota", Verdict::Ok, format!("{} of {} posts used in the last 24 h", q.usage, q.total))),
-        Err(e) => out.push(check("quota", Verdict::Warn, explain(&config.instagram.graph_url, &e))),
+        Ok(q) if q.usage >= q.total => out.push(check(
+            "quota",
+            Verdict::Warn,
+            format!(
+                "{} of {} posts used in the last 24 h: posting waits for the window",
+                q.usage, q.total
+            ),
+        )),
+        Ok(q) => out.push(check(
+            "quota",
+            Verdict::Ok,
+            format!("{} of {} posts used in the last 24 h", q.usage, q.total),
+        )),
+        Err(e) => out.push(check(
+            "quota",
+            Verdict::Warn,
+            explain(&config.instagram.graph_url, &e),
+        )),
     }
     out
 }

@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "postbooth", version, about = "Photo booth daemon: press, shoot, save, post to Instagram exactly once")]
+#[command(
+    name = "postbooth",
+    version,
+    about = "Photo booth daemon: press, shoot, save, post to Instagram exactly once"
+)]
 struct Cli {
     /// The config file (TOML). Only instagram.user_id is required.
     #[arg(long, global = true, default_value = "/etc/postbooth/config.toml")]
@@ -76,7 +80,9 @@ fn init_logging(demo: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if demo { "postbooth=warn" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // The journal stamps each line itself.
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         builder.without_time().with_ansi(false).init();
@@ -99,7 +105,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Shoot => {
             let config = load(&cli.config)?;
             let response = ask_daemon(&config, &Request::Shoot).await?;
-            let job = response.jobs.first().context("the daemon answered without a job")?;
+            let job = response
+                .jobs
+                .first()
+                .context("the daemon answered without a job")?;
             println!("{}", job.id);
         }
         Command::Queue { command } => queue(&cli.config, command).await?,
@@ -112,7 +121,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     &cli.config,
                 )?
             } else {
-                eprintln!("# {} does not exist: showing the defaults", cli.config.display());
+                eprintln!(
+                    "# {} does not exist: showing the defaults",
+                    cli.config.display()
+                );
                 Config::default()
             };
             print!("{}", config.to_toml());
@@ -145,7 +157,10 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
     let socket = postbooth::store::control_socket_path(&config.store.dir);
     let request = match &command {
         QueueCommand::List { .. } => Request::List,
-        QueueCommand::Retry { id, all_failed } => Request::Retry { id: *id, all_failed: *all_failed },
+        QueueCommand::Retry { id, all_failed } => Request::Retry {
+            id: *id,
+            all_failed: *all_failed,
+        },
         QueueCommand::Drop { id } => Request::Drop { id: *id },
     };
     // A running daemon owns the queue; otherwise open it directly.
@@ -163,7 +178,10 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
             }
         }
         QueueCommand::List { json: false } => {
-            println!("{:<36}  {:<16}  {:>8}  {}", "ID", "STATE", "ATTEMPTS", "MEDIA / ERROR");
+            println!(
+                "{:<36}  {:<16}  {:>8}  {}",
+                "ID", "STATE", "ATTEMPTS", "MEDIA / ERROR"
+            );
             for job in &response.jobs {
                 let detail = job
                     .state
@@ -171,10 +189,18 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
                     .map(str::to_string)
                     .or_else(|| job.last_error.clone())
                     .unwrap_or_default();
-                println!("{:<36}  {:<16}  {:>8}  {}", job.id, job.state.name(), job.attempts, detail);
+                println!(
+                    "{:<36}  {:<16}  {:>8}  {}",
+                    job.id,
+                    job.state.name(),
+                    job.attempts,
+                    detail
+                );
             }
         }
-        QueueCommand::Retry { .. } => println!("{} job(s) will be tried again", response.count.unwrap_or(0)),
+        QueueCommand::Retry { .. } => {
+            println!("{} job(s) will be tried again", response.count.unwrap_or(0))
+        }
         QueueCommand::Drop { id } => println!("dropped {id}"),
     }
     Ok(())

@@ -28,7 +28,9 @@ impl ShootError {
     fn screen(&self) -> Screen {
         match self {
             Self::Camera(_) => Screen::CameraMissing,
-            Self::Store(StoreError::DiskFull { .. } | StoreError::CapReached { .. }) => Screen::DiskFull,
+            Self::Store(StoreError::DiskFull { .. } | StoreError::CapReached { .. }) => {
+                Screen::DiskFull
+            }
             Self::Store(_) => Screen::Error("STORE".into()),
             Self::Encode(_) => Screen::Error("FRAME".into()),
             Self::ShuttingDown => Screen::Idle,

@@ -11,7 +11,10 @@ async fn run_shoot_and_queue_list_report_done_with_media_id() {
     let s = setup(&sim.base_url(), "");
     let mut daemon = s.spawn_daemon(&[]);
     let socket = s.socket();
-    eventually(Duration::from_secs(30), "daemon socket", || async { answers(&socket).await.then_some(()) }).await;
+    eventually(Duration::from_secs(30), "daemon socket", || async {
+        answers(&socket).await.then_some(())
+    })
+    .await;
 
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -22,7 +25,10 @@ async fn run_shoot_and_queue_list_report_done_with_media_id() {
     }
     let lines = eventually(Duration::from_secs(60), "all Done", || async {
         let (ok, out, _) = s.cli(&["queue", "list", "--json"]);
-        let jobs: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let jobs: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         (ok && jobs.len() == 3 && jobs.iter().all(|j| j["state"] == "Done")).then_some(jobs)
     })
     .await;
@@ -32,15 +38,24 @@ async fn run_shoot_and_queue_list_report_done_with_media_id() {
         }
         assert!(ids.contains(&job["id"].as_str().unwrap().to_string()));
         let media_id = job["media_id"].as_str().unwrap();
-        assert!(sim.media().iter().any(|m| m.id == media_id), "media id comes from Instagram");
+        assert!(
+            sim.media().iter().any(|m| m.id == media_id),
+            "media id comes from Instagram"
+        );
     }
     assert!(sim.publishes_by_image().values().all(|&n| n == 1));
     assert_eq!(sim.publishes_by_image().len(), 3);
 
     // SIGTERM: a clean stop, exit 0, within a few seconds.
     daemon.signal(libc::SIGTERM);
-    let status = daemon.wait_timeout(Duration::from_secs(10)).expect("stops after SIGTERM");
-    assert!(status.success(), "exit status {status:?}; log:\n{}", s.daemon_log());
+    let status = daemon
+        .wait_timeout(Duration::from_secs(10))
+        .expect("stops after SIGTERM");
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        s.daemon_log()
+    );
     // With the daemon stopped, the queue is read from the store directly.
     let (ok, out, err) = s.cli(&["queue", "list", "--json"]);
     assert!(ok, "{err}");

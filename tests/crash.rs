@@ -26,11 +26,20 @@ async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
     // Lost publish answers and broken connections on top of the kills.
     let faults = FaultPlan {
         probability: 0.1,
-        kinds: vec![Fault::PublishResponseLost, Fault::ResetMidResponse, Fault::ServerError],
+        kinds: vec![
+            Fault::PublishResponseLost,
+            Fault::ResetMidResponse,
+            Fault::ServerError,
+        ],
         seed,
         slow_delay: Duration::from_millis(1500),
     };
-    let sim = Simulator::start(SimOptions { faults, ..SimOptions::default() }).await.unwrap();
+    let sim = Simulator::start(SimOptions {
+        faults,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
     let s = setup(&sim.base_url(), "");
     let socket = s.socket();
 
@@ -48,7 +57,10 @@ async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
         if spec.as_deref().is_some_and(|s| s.starts_with("publish.")) && rng.gen_bool(0.5) {
             sim.inject(Fault::PublishResponseLost, 1);
         }
-        let env: Vec<(&str, &str)> = spec.iter().map(|s| ("POSTBOOTH_FAILPOINT", s.as_str())).collect();
+        let env: Vec<(&str, &str)> = spec
+            .iter()
+            .map(|s| ("POSTBOOTH_FAILPOINT", s.as_str()))
+            .collect();
         let mut daemon = s.spawn_daemon(&env);
         let up = tokio::time::timeout(Duration::from_secs(30), async {
             while !answers(&socket).await {
@@ -63,7 +75,12 @@ async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
         .unwrap_or(false);
         if up {
             for _ in 0..rng.gen_range(0..=2) {
-                match tokio::time::timeout(Duration::from_secs(20), control::call(&socket, &Request::Shoot)).await {
+                match tokio::time::timeout(
+                    Duration::from_secs(20),
+                    control::call(&socket, &Request::Shoot),
+                )
+                .await
+                {
                     Ok(Ok(Some(resp))) if resp.ok => {
                         let job = &resp.jobs[0];
                         acknowledged.insert(job.id, job.blob.sha256.clone());
@@ -76,7 +93,11 @@ async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
         }
         match daemon.child.try_wait().unwrap() {
             Some(status) => {
-                assert!(!status.success() || spec.is_none(), "cycle {cycle}: exited {status:?}\n{}", s.daemon_log());
+                assert!(
+                    !status.success() || spec.is_none(),
+                    "cycle {cycle}: exited {status:?}\n{}",
+                    s.daemon_log()
+                );
                 aborted_at_failpoint += 1;
             }
             None => {
@@ -88,21 +109,38 @@ async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
 
     // A clean run publishes whatever is left.
     let _daemon = s.spawn_daemon(&[]);
-    eventually(Duration::from_secs(30), "daemon up", || async { answers(&socket).await.then_some(()) }).await;
+    eventually(Duration::from_secs(30), "daemon up", || async {
+        answers(&socket).await.then_some(())
+    })
+    .await;
     sim.set_faults(FaultPlan::none());
     let jobs = eventually(Duration::from_secs(180), "every job posted", || async {
         let resp = control::call(&socket, &Request::List).await.ok()??;
-        resp.jobs.iter().all(|j| j.state.name() == "Done").then_some(resp.jobs)
+        resp.jobs
+            .iter()
+            .all(|j| j.state.name() == "Done")
+            .then_some(resp.jobs)
     })
     .await;
 
     let publishes = sim.publishes_by_image();
     for (id, sha) in &acknowledged {
-        assert!(jobs.iter().any(|j| j.id == *id), "acknowledged job {id} lost");
-        assert_eq!(publishes.get(sha), Some(&1), "acknowledged job {id} published {:?} times", publishes.get(sha));
+        assert!(
+            jobs.iter().any(|j| j.id == *id),
+            "acknowledged job {id} lost"
+        );
+        assert_eq!(
+            publishes.get(sha),
+            Some(&1),
+            "acknowledged job {id} published {:?} times",
+            publishes.get(sha)
+        );
     }
     let duplicates: Vec<_> = publishes.iter().filter(|(_, &n)| n != 1).collect();
-    assert!(duplicates.is_empty(), "images published more than once: {duplicates:?}");
+    assert!(
+        duplicates.is_empty(),
+        "images published more than once: {duplicates:?}"
+    );
     let unacknowledged_posted = jobs.len() - acknowledged.len();
     println!(
         "crash test: {cycles} cycles (seed {seed}), {aborted_at_failpoint} stopped at a fail point, {killed} SIGKILLed; \

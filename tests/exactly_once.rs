@@ -12,7 +12,12 @@ async fn every_fault_kind_and_still_every_photo_posted_exactly_once() {
     let mut faults = FaultPlan::all(0.3, 11);
     // Longer than the client's 1 s timeout: a slow answer is a lost answer.
     faults.slow_delay = Duration::from_millis(1500);
-    let sim = Simulator::start(SimOptions { faults, ..SimOptions::default() }).await.unwrap();
+    let sim = Simulator::start(SimOptions {
+        faults,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
     // Scripted too, so every kind certainly happens at least once.
     for fault in Fault::ALL {
         sim.inject(fault, 1);
@@ -28,7 +33,9 @@ async fn every_fault_kind_and_still_every_photo_posted_exactly_once() {
         let store = store.clone();
         async move {
             let jobs = store.blocking(|s| s.jobs()).await.unwrap();
-            jobs.iter().all(|j| j.state.name() == "Done").then_some(jobs)
+            jobs.iter()
+                .all(|j| j.state.name() == "Done")
+                .then_some(jobs)
         }
     })
     .await;
@@ -36,15 +43,28 @@ async fn every_fault_kind_and_still_every_photo_posted_exactly_once() {
 
     let injected = sim.faults_injected();
     for fault in Fault::ALL {
-        assert!(injected.get(fault.name()).copied().unwrap_or(0) >= 1, "{} never happened: {injected:?}", fault.name());
+        assert!(
+            injected.get(fault.name()).copied().unwrap_or(0) >= 1,
+            "{} never happened: {injected:?}",
+            fault.name()
+        );
     }
     let publishes = sim.publishes_by_image();
     assert_eq!(jobs.len(), saved.len(), "nothing lost, nothing invented");
     for job in &saved {
-        assert_eq!(publishes.get(&job.blob.sha256), Some(&1), "job {} published exactly once", job.id);
+        assert_eq!(
+            publishes.get(&job.blob.sha256),
+            Some(&1),
+            "job {} published exactly once",
+            job.id
+        );
     }
-    assert!(publishes.values().all(|&n| n == 1), "no image published twice: {publishes:?}");
-    let media_ids: std::collections::HashSet<_> = jobs.iter().filter_map(|j| j.state.media_id()).collect();
+    assert!(
+        publishes.values().all(|&n| n == 1),
+        "no image published twice: {publishes:?}"
+    );
+    let media_ids: std::collections::HashSet<_> =
+        jobs.iter().filter_map(|j| j.state.media_id()).collect();
     assert_eq!(media_ids.len(), jobs.len(), "each job has its own media");
     println!("faults injected: {injected:?}; calls: {:?}", sim.calls());
     sim.shutdown().await;
@@ -88,16 +108,28 @@ async fn revoked_token_pauses_publishing_keeps_capturing_and_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_container_is_replaced_not_published() {
     // Containers never finish on their own here: they expire first.
-    let sim = Simulator::start(SimOptions { polls_until_finished: 1_000_000, ..SimOptions::default() })
-        .await
-        .unwrap();
+    let sim = Simulator::start(SimOptions {
+        polls_until_finished: 1_000_000,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
     let s = setup(&sim.base_url(), "");
     let daemon = Daemon::start(s.config()).await.unwrap();
     let job = daemon.shoot().await.unwrap();
     let store = daemon.store.clone();
     eventually(Duration::from_secs(30), "container created", || {
         let store = store.clone();
-        async move { (store.blocking(move |s| s.get(job.id)).await.unwrap().state.name() == "ContainerCreated").then_some(()) }
+        async move {
+            (store
+                .blocking(move |s| s.get(job.id))
+                .await
+                .unwrap()
+                .state
+                .name()
+                == "ContainerCreated")
+                .then_some(())
+        }
     })
     .await;
     sim.expire_all_containers();

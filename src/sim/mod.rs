@@ -9,8 +9,8 @@
 //! Layout: [`state`] is the account with no I/O, [`api`] names endpoints and answers them,
 //! [`faults`] decides misbehaviour, [`http`] owns the sockets.
 
-pub mod cli;
 mod api;
+pub mod cli;
 mod error;
 mod faults;
 mod http;
