@@ -179,8 +179,8 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
         }
         QueueCommand::List { json: false } => {
             println!(
-                "{:<36}  {:<16}  {:>8}  {}",
-                "ID", "STATE", "ATTEMPTS", "MEDIA / ERROR"
+                "{:<36}  {:<16}  {:>8}  MEDIA / ERROR",
+                "ID", "STATE", "ATTEMPTS"
             );
             for job in &response.jobs {
                 let detail = job
