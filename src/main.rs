@@ -163,7 +163,7 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
             }
         }
         QueueCommand::List { json: false } => {
-            println!("{:<36}  {:<16}  {:>8}  {}", "ID", "STATE", "ATTEMPTS", "MEDIA / ERROR");
+            println!("{:<36}  {:<16}  {:>8}  MEDIA / ERROR", "ID", "STATE", "ATTEMPTS");
             for job in &response.jobs {
                 let detail = job
                     .state
