@@ -515,3 +515,264 @@ fn daemon_without_network_still_takes_and_keeps_photos() {
     // Still there after the stop, read from the store directly.
     assert_eq!(ids(&booth.list()), [first, second]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6: a Wi-Fi login page in the way
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_recognises_a_captive_portal() {
+    use postbooth::sim::{Fault, SimOptions, Simulator};
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let booth = Booth::new(&sim.base_url(), &[]);
+    sim.inject(Fault::CaptivePortal, 1);
+    let cmd = booth.command(&["doctor"]);
+    let out = tokio::task::spawn_blocking(move || run_to_end(cmd))
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "{}", out.both());
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("network"))
+        .unwrap_or_else(|| panic!("no network line\n{}", out.both()));
+    assert!(line.starts_with("FAIL"), "{}", out.both());
+    assert!(line.contains("login web page"), "{}", out.both());
+    assert!(
+        line.contains("log the booth in to the Wi-Fi"),
+        "{}",
+        out.both()
+    );
+    assert_eq!(
+        sim.faults_injected().get("captive_portal"),
+        Some(&1),
+        "the doctor met the portal"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_gets_past_a_captive_portal_and_publishes_once() {
+    use postbooth::sim::{Fault, SimOptions, Simulator};
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let booth = Booth::new(&sim.base_url(), &[]);
+    let config = postbooth::demo::demo_config(
+        &booth.store,
+        &sim.base_url(),
+        USER_ID,
+        &booth.token,
+        free_port(),
+        true,
+    );
+    let daemon = postbooth::daemon::Daemon::start(config).await.unwrap();
+    // The daemon's first Graph request gets a login page.
+    sim.inject(Fault::CaptivePortal, 1);
+    let job = daemon.shoot().await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let done = loop {
+        let id = job.id;
+        let now = daemon.store.blocking(move |s| s.get(id)).await.unwrap();
+        if now.state.name() == "Done" {
+            break now;
+        }
+        assert!(
+            now.state.name() != "Failed" && tokio::time::Instant::now() < deadline,
+            "job not Done: {now:?}; simulator calls {:?}",
+            sim.calls()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(sim.faults_injected().get("captive_portal"), Some(&1));
+    let publishes = sim.publishes_by_image();
+    assert_eq!(
+        publishes.get(&done.blob.sha256),
+        Some(&1),
+        "published exactly once: {publishes:?}"
+    );
+    assert_eq!(publishes.values().sum::<u32>(), 1, "{publishes:?}");
+    assert_eq!(sim.media().len(), 1);
+    daemon.stop().await;
+    sim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7: a full store
+
+#[test]
+fn full_store_refuses_new_photos_in_words_and_keeps_the_old_ones() {
+    let booth = Booth::new(
+        &unreachable_graph_url(),
+        &[
+            ("store", "max_blob_mib", Some("1")),
+            // The test pattern compresses well (about 45 KB at the defaults); at full quality
+            // and width a photo is about 100 KB, so 1 MiB is full after about ten.
+            ("image", "width", Some("1440")),
+            ("image", "quality", Some("100")),
+        ],
+    );
+    let mut daemon = booth.start_daemon("daemon");
+    let mut saved = Vec::new();
+    let mut refused = None;
+    for _ in 0..20 {
+        let out = booth.postbooth(&["shoot"]);
+        if out.status.success() {
+            saved.push(out.stdout.trim().to_string());
+        } else {
+            refused = Some(out);
+            break;
+        }
+    }
+    let refused = refused.unwrap_or_else(|| {
+        panic!(
+            "20 photos of about 100 KB each all fitted in 1 MiB: {:?}",
+            booth.list()
+        )
+    });
+    assert!(!saved.is_empty(), "{}", refused.both());
+    assert!(
+        refused.stderr.contains("photo space full"),
+        "{}",
+        refused.both()
+    );
+    assert!(
+        refused.stderr.contains("store.max_blob_mib"),
+        "{}",
+        refused.both()
+    );
+    assert!(refused.stdout.trim().is_empty(), "{}", refused.both());
+
+    // Nothing saved was lost, and the daemon still answers.
+    assert_eq!(ids(&booth.list()), saved);
+    for id in &saved {
+        assert!(booth
+            .store
+            .join("photos")
+            .join(format!("{id}.jpg"))
+            .is_file());
+    }
+    let again = booth.postbooth(&["shoot"]);
+    assert!(
+        !again.status.success() && again.stderr.contains("photo space full"),
+        "{}",
+        again.both()
+    );
+    assert!(daemon.is_running(), "{}", daemon.log_text());
+    assert_eq!(ids(&booth.list()), saved);
+
+    let status = daemon.terminate();
+    assert!(status.success(), "{status}\n{}", daemon.log_text());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8: a damaged queue database
+
+fn small_jpeg() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 128]));
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+        .encode_image(&img)
+        .unwrap();
+    bytes
+}
+
+#[test]
+fn damaged_queue_is_moved_aside_and_rebuilt_from_the_photos() {
+    let booth = Booth::new(&unreachable_graph_url(), &[]);
+    let store_cfg = postbooth::config::StoreConfig {
+        dir: booth.store.clone(),
+        min_free_mib: 1,
+        max_blob_mib: 0,
+        delete_published: false,
+    };
+    let job = {
+        let (store, _) = postbooth::store::Store::open(&store_cfg, "booth").unwrap();
+        store
+            .save_photo(&small_jpeg(), 64, 64, "before the damage".into())
+            .unwrap()
+    };
+    let queue = booth.store.join("queue");
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 13) as u8).collect();
+    for file in ["conf", "db"] {
+        assert!(queue.join(file).is_file(), "sled wrote {file}");
+        std::fs::write(queue.join(file), &garbage).unwrap();
+    }
+
+    let jobs = booth.list();
+    assert_eq!(ids(&jobs), [job.id.to_string()], "{jobs:?}");
+    assert_eq!(jobs[0]["sha256"], job.blob.sha256.as_str());
+    assert_eq!(jobs[0]["caption"], "before the damage");
+    assert!(booth.store.join("photos").join(&job.blob.file).is_file());
+
+    let damaged: Vec<PathBuf> = std::fs::read_dir(&booth.store)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("queue.damaged-")
+        })
+        .collect();
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    assert!(damaged[0].is_dir());
+    // Kept as it was, for a person to look at.
+    assert_eq!(std::fs::read(damaged[0].join("db")).unwrap(), garbage);
+    assert!(queue.is_dir(), "a new queue was made");
+
+    // The rebuilt queue is durable: listing again finds the same job, no new repair.
+    assert_eq!(ids(&booth.list()), [job.id.to_string()]);
+    let damaged_after = std::fs::read_dir(&booth.store)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("queue.damaged-")
+        })
+        .count();
+    assert_eq!(damaged_after, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9: two daemons, one store
+
+#[test]
+fn second_daemon_on_the_same_store_is_refused_and_the_first_keeps_working() {
+    let booth = Booth::new(&unreachable_graph_url(), &[]);
+    let mut first = booth.start_daemon("first");
+    let before = booth.shoot();
+
+    let out = booth.postbooth(&["run"]);
+    assert!(!out.status.success(), "{}", out.both());
+    assert!(
+        out.stderr.contains("another postbooth"),
+        "the second run must say another postbooth has the store\n{}",
+        out.both()
+    );
+    assert!(
+        out.stderr.contains("in use") || out.stderr.contains("already running"),
+        "{}",
+        out.both()
+    );
+    // Being locked out is not damage: the queue was not moved aside.
+    let damaged = std::fs::read_dir(&booth.store)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("queue.damaged")
+        })
+        .count();
+    assert_eq!(damaged, 0);
+
+    assert!(first.is_running(), "{}", first.log_text());
+    assert!(booth.socket().exists());
+    let after = booth.shoot();
+    assert_eq!(ids(&booth.list()), [before, after]);
+
+    let status = first.terminate();
+    assert!(status.success(), "{status}\n{}", first.log_text());
+}
