@@ -114,15 +114,46 @@ async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
     })
     .await;
     sim.set_faults(FaultPlan::none());
-    let jobs = eventually(Duration::from_secs(180), "every job posted", || async {
-        let resp = control::call(&socket, &Request::List).await.ok()??;
-        resp.jobs
-            .iter()
-            .all(|j| j.state.name() == "Done")
-            .then_some(resp.jobs)
-    })
-    .await;
-
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let jobs = loop {
+        let jobs = control::call(&socket, &Request::List)
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.jobs)
+            .unwrap_or_default();
+        let settled = !jobs.is_empty() && jobs.iter().all(|j| !j.state.is_pending());
+        if settled || std::time::Instant::now() > deadline {
+            break jobs;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let not_done: Vec<String> = jobs
+        .iter()
+        .filter(|j| j.state.name() != "Done")
+        .map(|j| {
+            format!(
+                "{} {:?} attempts={} last_error={:?}",
+                j.id, j.state, j.attempts, j.last_error
+            )
+        })
+        .collect();
+    assert!(
+        not_done.is_empty(),
+        "jobs not posted:\n{}\nlog tail:\n{}",
+        not_done.join("\n"),
+        {
+            let log = s.daemon_log();
+            log.lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    );
     let publishes = sim.publishes_by_image();
     for (id, sha) in &acknowledged {
         assert!(

@@ -2,6 +2,7 @@
 
 mod helper;
 
+mod bad_input;
 mod cli_contract;
 mod crash;
 mod exactly_once;

@@ -1,0 +1,778 @@
+//! What an operator sees when the input is bad: a broken config, a missing account, a token
+//! file others can read, no network, a Wi-Fi login page, a full store, a damaged queue, a
+//! second daemon. Each test checks the words of the message and that nothing saved is lost.
+
+use std::io::Read;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const USER_ID: &str = "17841400000000000";
+const TOKEN: &str = "sim-token";
+/// Generous: conditions are polled, never timed.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_postbooth")
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A graph_url where nothing answers.
+fn unreachable_graph_url() -> String {
+    format!("http://127.0.0.1:{}/v21.0", free_port())
+}
+
+/// A TOML string literal.
+fn quoted(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+fn write_private(path: &Path, text: &str, mode: u32) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    // The umask may have cleared bits of `mode`; set it exactly.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// What a finished command printed.
+struct Out {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn both(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+fn without_proxies(cmd: &mut Command) -> &mut Command {
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env_remove("RUST_LOG").env_remove("JOURNAL_STREAM")
+}
+
+/// Runs a command to completion, killing it if it is still going after the deadline.
+fn run_to_end(mut cmd: Command) -> Out {
+    without_proxies(&mut cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("the postbooth binary starts");
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let stdout = reader(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = reader(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            panic!(
+                "command did not finish within 60 s ({status}); stderr so far: {}",
+                stderr.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Out {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// A config file, a 0600 token file and a store directory in a tempdir. The config points at
+/// `graph_url`, the test-pattern camera, no display, the `serve` host on a free port and short
+/// backoffs; `overrides` set (`Some`) or remove (`None`) keys, values written as raw TOML.
+struct Booth {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    store: PathBuf,
+    token: PathBuf,
+}
+
+impl Booth {
+    fn new(graph_url: &str, overrides: &[(&str, &str, Option<&str>)]) -> Booth {
+        let dir = tempfile::Builder::new()
+            .prefix("postbooth-bad-input-")
+            .tempdir()
+            .unwrap();
+        let config = dir.path().join("config.toml");
+        let store = dir.path().join("store");
+        let token = dir.path().join("token");
+        write_private(&token, &format!("{TOKEN}\n"), 0o600);
+        let port = free_port();
+        let mut entries: Vec<(String, String, String)> = [
+            ("instagram", "graph_url", quoted(graph_url)),
+            ("instagram", "user_id", quoted(USER_ID)),
+            (
+                "instagram",
+                "access_token_file",
+                quoted(&token.display().to_string()),
+            ),
+            ("instagram", "request_timeout_secs", "2".into()),
+            ("media", "host", quoted("serve")),
+            ("media", "listen", quoted(&format!("127.0.0.1:{port}"))),
+            (
+                "media",
+                "public_base_url",
+                quoted(&format!("http://127.0.0.1:{port}")),
+            ),
+            ("camera", "kind", quoted("test-pattern")),
+            ("display", "kind", quoted("none")),
+            ("store", "dir", quoted(&store.display().to_string())),
+            ("store", "min_free_mib", "1".into()),
+            ("publish", "backoff_base_ms", "50".into()),
+            ("publish", "backoff_cap_ms", "200".into()),
+            ("publish", "poll_interval_ms", "50".into()),
+        ]
+        .into_iter()
+        .map(|(s, k, v)| (s.to_string(), k.to_string(), v))
+        .collect();
+        for (section, key, value) in overrides {
+            entries.retain(|(s, k, _)| !(s == section && k == key));
+            if let Some(value) = value {
+                entries.push((section.to_string(), key.to_string(), value.to_string()));
+            }
+        }
+        let mut text = String::new();
+        let mut sections: Vec<&str> = Vec::new();
+        for (s, _, _) in &entries {
+            if !sections.contains(&s.as_str()) {
+                sections.push(s);
+            }
+        }
+        for section in sections {
+            text.push_str(&format!("[{section}]\n"));
+            for (_, key, value) in entries.iter().filter(|(s, _, _)| s == section) {
+                text.push_str(&format!("{key} = {value}\n"));
+            }
+            text.push('\n');
+        }
+        std::fs::write(&config, text).unwrap();
+        Booth {
+            dir,
+            config,
+            store,
+            token,
+        }
+    }
+
+    /// Replaces the config file with `text`, as an operator's typo would.
+    fn write_config(&self, text: &str) {
+        std::fs::write(&self.config, text).unwrap();
+    }
+
+    fn config_path(&self) -> String {
+        self.config.display().to_string()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.arg("--config").arg(&self.config).args(args);
+        cmd
+    }
+
+    fn postbooth(&self, args: &[&str]) -> Out {
+        run_to_end(self.command(args))
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.store.join("control.sock")
+    }
+
+    /// `queue list --json`, which must succeed.
+    fn list(&self) -> Vec<serde_json::Value> {
+        let out = self.postbooth(&["queue", "list", "--json"]);
+        assert!(out.status.success(), "queue list failed\n{}", out.both());
+        out.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}\n{}", out.both()))
+            })
+            .collect()
+    }
+
+    /// `shoot`, which must succeed and print a job id.
+    fn shoot(&self) -> String {
+        let out = self.postbooth(&["shoot"]);
+        assert!(out.status.success(), "shoot failed\n{}", out.both());
+        let id = out.stdout.trim().to_string();
+        assert!(
+            uuid::Uuid::parse_str(&id).is_ok(),
+            "shoot printed {id:?}, not a job id\n{}",
+            out.both()
+        );
+        id
+    }
+
+    /// Starts `postbooth run` and waits for its control socket.
+    fn start_daemon(&self, name: &str) -> Daemon {
+        let log = self.dir.path().join(format!("{name}.log"));
+        let mut cmd = self.command(&["run"]);
+        without_proxies(&mut cmd)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(self.dir.path().join(format!("{name}.out"))).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let child = cmd.spawn().expect("postbooth run starts");
+        let mut daemon = Daemon { child, log };
+        let deadline = Instant::now() + DEADLINE;
+        while !self.socket().exists() {
+            if let Some(status) = daemon.child.try_wait().unwrap() {
+                panic!(
+                    "postbooth run exited early ({status}):\n{}",
+                    daemon.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no control socket after {DEADLINE:?}:\n{}",
+                daemon.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        daemon
+    }
+}
+
+/// A `postbooth run` child, killed on drop so a failing test leaves nothing behind.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// SIGTERM, as systemd stops it; returns its exit status.
+    fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) on our own child's pid; it has not been reaped yet (no wait so far
+        // returned), so the pid cannot belong to another process.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "postbooth run did not stop after SIGTERM:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after the deadline.
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn ids(jobs: &[serde_json::Value]) -> Vec<String> {
+    jobs.iter()
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1–3: the config file
+
+#[test]
+fn malformed_toml_names_the_file_and_line() {
+    let booth = Booth::new(&unreachable_graph_url(), &[]);
+    booth.write_config("[instagram]\nuser_id = \"17841400000000000\"\ncaption = \n");
+    let path = booth.config_path();
+
+    let out = booth.postbooth(&["print-config"]);
+    assert!(!out.status.success(), "{}", out.both());
+    assert!(
+        out.stderr
+            .contains(&format!("config file {path} is not valid")),
+        "{}",
+        out.both()
+    );
+    assert!(out.stderr.contains("line 3"), "{}", out.both());
+    assert!(
+        out.stdout.trim().is_empty(),
+        "no config printed\n{}",
+        out.both()
+    );
+
+    let out = booth.postbooth(&["doctor"]);
+    assert!(!out.status.success(), "{}", out.both());
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("config"))
+        .unwrap_or_else(|| panic!("no config line\n{}", out.both()));
+    assert!(line.starts_with("FAIL"), "{}", out.both());
+    assert!(line.contains(&path), "{}", out.both());
+    assert!(line.contains("line 3"), "{}", out.both());
+}
+
+#[test]
+fn unknown_key_is_named_with_its_line() {
+    let booth = Booth::new(&unreachable_graph_url(), &[]);
+    booth.write_config(
+        "[instagram]\nuser_id = \"17841400000000000\"\n\n[camera]\nkind = \"test-pattern\"\nkindd = \"dir\"\n",
+    );
+    let path = booth.config_path();
+    for args in [&["print-config"][..], &["run"], &["doctor"]] {
+        let out = booth.postbooth(args);
+        assert!(!out.status.success(), "{args:?}\n{}", out.both());
+        let text = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            text.contains("unknown key camera.kindd at line 6"),
+            "{args:?}\n{}",
+            out.both()
+        );
+        assert!(text.contains(&path), "{args:?}\n{}", out.both());
+        // It says what the right keys are.
+        assert!(text.contains("kind"), "{args:?}\n{}", out.both());
+    }
+    assert!(!booth.socket().exists(), "run must not have started");
+}
+
+#[test]
+fn missing_user_id_fails_fast_and_says_what_to_set() {
+    let booth = Booth::new(&unreachable_graph_url(), &[("instagram", "user_id", None)]);
+    let out = booth.postbooth(&["run"]);
+    assert!(!out.status.success(), "{}", out.both());
+    assert!(
+        out.stderr.contains("instagram.user_id is missing"),
+        "{}",
+        out.both()
+    );
+    assert!(out.stderr.contains(&booth.config_path()), "{}", out.both());
+    assert!(!booth.socket().exists(), "run must not have started");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4: the token file
+
+#[test]
+fn world_readable_token_is_refused_with_the_chmod_to_run() {
+    let booth = Booth::new(&unreachable_graph_url(), &[]);
+    std::fs::set_permissions(&booth.token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let advice = format!("chmod 600 {}", booth.token.display());
+
+    let out = booth.postbooth(&["run"]);
+    assert!(!out.status.success(), "{}", out.both());
+    assert!(out.stderr.contains(&advice), "{}", out.both());
+    assert!(
+        out.stderr.contains("can be read by other users"),
+        "{}",
+        out.both()
+    );
+    assert!(!booth.socket().exists(), "run must not have started");
+
+    let out = booth.postbooth(&["doctor"]);
+    assert!(!out.status.success(), "{}", out.both());
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("token"))
+        .unwrap_or_else(|| panic!("no token line\n{}", out.both()));
+    assert!(line.starts_with("FAIL"), "{}", out.both());
+    assert!(line.contains(&advice), "{}", out.both());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5: no network
+
+#[test]
+fn doctor_says_it_cannot_reach_an_unreachable_graph_url() {
+    let url = unreachable_graph_url();
+    let booth = Booth::new(&url, &[]);
+    let out = booth.postbooth(&["doctor"]);
+    assert!(!out.status.success(), "{}", out.both());
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("network"))
+        .unwrap_or_else(|| panic!("no network line\n{}", out.both()));
+    assert!(line.starts_with("FAIL"), "{}", out.both());
+    assert!(
+        line.contains(&format!("cannot reach {url}")),
+        "{}",
+        out.both()
+    );
+    // The other checks still ran and passed: only the network is wrong.
+    for name in ["config", "store", "camera", "token"] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with("ok") && l.contains(name)),
+            "{name} should be ok\n{}",
+            out.both()
+        );
+    }
+}
+
+#[test]
+fn daemon_without_network_still_takes_and_keeps_photos() {
+    let booth = Booth::new(&unreachable_graph_url(), &[]);
+    let mut daemon = booth.start_daemon("daemon");
+    let first = booth.shoot();
+    let second = booth.shoot();
+    assert_ne!(first, second);
+
+    let jobs = wait_for("both jobs to have tried the network", || {
+        let jobs = booth.list();
+        let tried = jobs.len() == 2
+            && jobs.iter().all(|j| {
+                j["attempts"].as_u64().unwrap_or(0) >= 1
+                    || j["error"].as_str().is_some_and(|e| e.contains("network"))
+            });
+        tried.then_some(jobs)
+    });
+    assert_eq!(ids(&jobs), [first.clone(), second.clone()]);
+    for job in &jobs {
+        assert_ne!(job["state"], "Done", "{job}");
+        assert_ne!(
+            job["state"], "Failed",
+            "no network is not a reason to give up: {job}"
+        );
+        let error = job["error"].as_str().unwrap_or_default();
+        assert!(error.contains("network"), "{job}");
+    }
+    // The photos are on disk.
+    for id in [&first, &second] {
+        assert!(booth
+            .store
+            .join("photos")
+            .join(format!("{id}.jpg"))
+            .is_file());
+    }
+
+    assert!(daemon.is_running(), "{}", daemon.log_text());
+    let status = daemon.terminate();
+    assert!(status.success(), "{status}\n{}", daemon.log_text());
+    // Still there after the stop, read from the store directly.
+    assert_eq!(ids(&booth.list()), [first, second]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6: a Wi-Fi login page in the way
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_recognises_a_captive_portal() {
+    use postbooth::sim::{Fault, SimOptions, Simulator};
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let booth = Booth::new(&sim.base_url(), &[]);
+    sim.inject(Fault::CaptivePortal, 1);
+    let cmd = booth.command(&["doctor"]);
+    let out = tokio::task::spawn_blocking(move || run_to_end(cmd))
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "{}", out.both());
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("network"))
+        .unwrap_or_else(|| panic!("no network line\n{}", out.both()));
+    assert!(line.starts_with("FAIL"), "{}", out.both());
+    assert!(line.contains("login web page"), "{}", out.both());
+    assert!(
+        line.contains("log the booth in to the Wi-Fi"),
+        "{}",
+        out.both()
+    );
+    assert_eq!(
+        sim.faults_injected().get("captive_portal"),
+        Some(&1),
+        "the doctor met the portal"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_gets_past_a_captive_portal_and_publishes_once() {
+    use postbooth::sim::{Fault, SimOptions, Simulator};
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let booth = Booth::new(&sim.base_url(), &[]);
+    let config = postbooth::demo::demo_config(
+        &booth.store,
+        &sim.base_url(),
+        USER_ID,
+        &booth.token,
+        free_port(),
+        true,
+    );
+    let daemon = postbooth::daemon::Daemon::start(config).await.unwrap();
+    // The daemon's first Graph request gets a login page.
+    sim.inject(Fault::CaptivePortal, 1);
+    let job = daemon.shoot().await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let done = loop {
+        let id = job.id;
+        let now = daemon.store.blocking(move |s| s.get(id)).await.unwrap();
+        if now.state.name() == "Done" {
+            break now;
+        }
+        assert!(
+            now.state.name() != "Failed" && tokio::time::Instant::now() < deadline,
+            "job not Done: {now:?}; simulator calls {:?}",
+            sim.calls()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(sim.faults_injected().get("captive_portal"), Some(&1));
+    let publishes = sim.publishes_by_image();
+    assert_eq!(
+        publishes.get(&done.blob.sha256),
+        Some(&1),
+        "published exactly once: {publishes:?}"
+    );
+    assert_eq!(publishes.values().sum::<u32>(), 1, "{publishes:?}");
+    assert_eq!(sim.media().len(), 1);
+    daemon.stop().await;
+    sim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7: a full store
+
+#[test]
+fn full_store_refuses_new_photos_in_words_and_keeps_the_old_ones() {
+    let booth = Booth::new(
+        &unreachable_graph_url(),
+        &[
+            ("store", "max_blob_mib", Some("1")),
+            // The test pattern compresses well (about 45 KB at the defaults); at full quality
+            // and width a photo is about 100 KB, so 1 MiB is full after about ten.
+            ("image", "width", Some("1440")),
+            ("image", "quality", Some("100")),
+        ],
+    );
+    let mut daemon = booth.start_daemon("daemon");
+    let mut saved = Vec::new();
+    let mut refused = None;
+    for _ in 0..20 {
+        let out = booth.postbooth(&["shoot"]);
+        if out.status.success() {
+            saved.push(out.stdout.trim().to_string());
+        } else {
+            refused = Some(out);
+            break;
+        }
+    }
+    let refused = refused.unwrap_or_else(|| {
+        panic!(
+            "20 photos of about 100 KB each all fitted in 1 MiB: {:?}",
+            booth.list()
+        )
+    });
+    assert!(!saved.is_empty(), "{}", refused.both());
+    assert!(
+        refused.stderr.contains("photo space full"),
+        "{}",
+        refused.both()
+    );
+    assert!(
+        refused.stderr.contains("store.max_blob_mib"),
+        "{}",
+        refused.both()
+    );
+    assert!(refused.stdout.trim().is_empty(), "{}", refused.both());
+
+    // Nothing saved was lost, and the daemon still answers.
+    assert_eq!(ids(&booth.list()), saved);
+    for id in &saved {
+        assert!(booth
+            .store
+            .join("photos")
+            .join(format!("{id}.jpg"))
+            .is_file());
+    }
+    let again = booth.postbooth(&["shoot"]);
+    assert!(
+        !again.status.success() && again.stderr.contains("photo space full"),
+        "{}",
+        again.both()
+    );
+    assert!(daemon.is_running(), "{}", daemon.log_text());
+    assert_eq!(ids(&booth.list()), saved);
+
+    let status = daemon.terminate();
+    assert!(status.success(), "{status}\n{}", daemon.log_text());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8: a damaged queue database
+
+fn small_jpeg() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 128]));
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+        .encode_image(&img)
+        .unwrap();
+    bytes
+}
+
+#[test]
+fn damaged_queue_is_moved_aside_and_rebuilt_from_the_photos() {
+    let booth = Booth::new(&unreachable_graph_url(), &[]);
+    let store_cfg = postbooth::config::StoreConfig {
+        dir: booth.store.clone(),
+        min_free_mib: 1,
+        max_blob_mib: 0,
+        delete_published: false,
+    };
+    let job = {
+        let (store, _) = postbooth::store::Store::open(&store_cfg, "booth").unwrap();
+        store
+            .save_photo(&small_jpeg(), 64, 64, "before the damage".into())
+            .unwrap()
+    };
+    let queue = booth.store.join("queue");
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 13) as u8).collect();
+    for file in ["conf", "db"] {
+        assert!(queue.join(file).is_file(), "sled wrote {file}");
+        std::fs::write(queue.join(file), &garbage).unwrap();
+    }
+
+    let jobs = booth.list();
+    assert_eq!(ids(&jobs), [job.id.to_string()], "{jobs:?}");
+    assert_eq!(jobs[0]["sha256"], job.blob.sha256.as_str());
+    assert_eq!(jobs[0]["caption"], "before the damage");
+    assert!(booth.store.join("photos").join(&job.blob.file).is_file());
+
+    let damaged: Vec<PathBuf> = std::fs::read_dir(&booth.store)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("queue.damaged-")
+        })
+        .collect();
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    assert!(damaged[0].is_dir());
+    // Kept as it was, for a person to look at.
+    assert_eq!(std::fs::read(damaged[0].join("db")).unwrap(), garbage);
+    assert!(queue.is_dir(), "a new queue was made");
+
+    // The rebuilt queue is durable: listing again finds the same job, no new repair.
+    assert_eq!(ids(&booth.list()), [job.id.to_string()]);
+    let damaged_after = std::fs::read_dir(&booth.store)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("queue.damaged-")
+        })
+        .count();
+    assert_eq!(damaged_after, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9: two daemons, one store
+
+#[test]
+fn second_daemon_on_the_same_store_is_refused_and_the_first_keeps_working() {
+    let booth = Booth::new(&unreachable_graph_url(), &[]);
+    let mut first = booth.start_daemon("first");
+    let before = booth.shoot();
+
+    let out = booth.postbooth(&["run"]);
+    assert!(!out.status.success(), "{}", out.both());
+    assert!(
+        out.stderr.contains("another postbooth"),
+        "the second run must say another postbooth has the store\n{}",
+        out.both()
+    );
+    assert!(
+        out.stderr.contains("in use") || out.stderr.contains("already running"),
+        "{}",
+        out.both()
+    );
+    // Being locked out is not damage: the queue was not moved aside.
+    let damaged = std::fs::read_dir(&booth.store)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("queue.damaged")
+        })
+        .count();
+    assert_eq!(damaged, 0);
+
+    assert!(first.is_running(), "{}", first.log_text());
+    assert!(booth.socket().exists());
+    let after = booth.shoot();
+    assert_eq!(ids(&booth.list()), [before, after]);
+
+    let status = first.terminate();
+    assert!(status.success(), "{status}\n{}", first.log_text());
+}
