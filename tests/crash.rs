@@ -34,8 +34,10 @@ async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
         seed,
         slow_delay: Duration::from_millis(1500),
     };
+    // A quota far above what the cycles post: this test is about crashes, not the quota.
     let sim = Simulator::start(SimOptions {
         faults,
+        quota_total: 100_000,
         ..SimOptions::default()
     })
     .await
