@@ -13,17 +13,10 @@ const TOKEN: &str = "sim-token";
 /// Generous: conditions are polled, never timed.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_postbooth")
-}
+use crate::helper::free_port;
 
-/// A loopback port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn bin() -> &'static str {
+    crate::helper::BIN
 }
 
 /// A graph_url where nothing answers.
