@@ -49,8 +49,9 @@ pub struct Shooter {
     status: StatusSender,
     /// Tells the publisher a new photo is waiting.
     wake: Arc<Notify>,
-    /// One shot at a time; shutdown takes it to wait for a save in progress.
-    pub(crate) in_progress: tokio::sync::Mutex<bool>,
+    /// One shot at a time: the lock is held for the whole shot, so shutdown taking it waits for
+    /// a save in progress. The value is "closed": no more shots.
+    closed: tokio::sync::Mutex<bool>,
 }
 
 impl Shooter {
@@ -71,13 +72,13 @@ impl Shooter {
             counter: AtomicU64::new(already_taken),
             status,
             wake,
-            in_progress: tokio::sync::Mutex::new(false),
+            closed: tokio::sync::Mutex::new(false),
         }
     }
 
     /// Takes and saves one photo. Returns once the photo is durable: only then is it "Saved".
     pub async fn shoot(self: &Arc<Self>) -> Result<Job, ShootError> {
-        let mut closed = self.in_progress.lock().await;
+        let closed = self.closed.lock().await;
         if *closed {
             return Err(ShootError::ShuttingDown);
         }
@@ -102,13 +103,12 @@ impl Shooter {
                 self.status.send_modify(|s| s.screen = screen);
             }
         }
-        *closed = false;
         result
     }
 
     /// Stops taking photos, after any save in progress has finished.
     pub async fn close(&self) {
-        *self.in_progress.lock().await = true;
+        *self.closed.lock().await = true;
     }
 
     fn shoot_blocking(&self) -> Result<Job, ShootError> {
@@ -131,29 +131,11 @@ impl Shooter {
 
 /// Caption placeholder values for photo number `n`, in the booth's local time.
 fn caption_values(n: u64, event: &str) -> CaptionValues {
-    let now = local_now();
+    let now = crate::clock::now();
     CaptionValues {
-        date: format!("{:04}-{:02}-{:02}", now.0, now.1, now.2),
-        time: format!("{:02}:{:02}", now.3, now.4),
+        date: format!("{:04}-{:02}-{:02}", now.year, now.month, now.day),
+        time: format!("{:02}:{:02}", now.hour, now.minute),
         n,
         event: event.to_string(),
     }
-}
-
-/// (year, month, day, hour, minute) in local time. `time`'s own local offset is unavailable
-/// in multi-threaded programs, so ask libc.
-fn local_now() -> (i32, u32, u32, u32, u32) {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as libc::time_t);
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are valid for the call; localtime_r is the thread-safe variant.
-    unsafe { libc::localtime_r(&t, &mut tm) };
-    (
-        tm.tm_year + 1900,
-        (tm.tm_mon + 1) as u32,
-        tm.tm_mday as u32,
-        tm.tm_hour as u32,
-        tm.tm_min as u32,
-    )
 }

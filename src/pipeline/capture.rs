@@ -245,29 +245,10 @@ impl DrawTarget for Canvas {
     }
 }
 
-/// The local wall-clock time as HH:MM:SS. `time`'s local offset is refused in multi-threaded
-/// programs on Linux, so ask libc (localtime_r is thread-safe); fall back to UTC.
+/// HH:MM:SS in the booth's local time.
 fn local_hms() -> String {
-    let secs = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let t = secs as libc::time_t;
-    // SAFETY: `tm` is a plain C struct for which all-zero is valid; localtime_r only reads `t`
-    // and writes `tm`, both valid for the call, and returns null on failure.
-    let local = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            None
-        } else {
-            Some((tm.tm_hour, tm.tm_min, tm.tm_sec))
-        }
-    };
-    let (h, m, s) = local.unwrap_or_else(|| {
-        let day = (secs % 86_400) as i32;
-        (day / 3600, day / 60 % 60, day % 60)
-    });
-    format!("{h:02}:{m:02}:{s:02}")
+    let t = crate::clock::now();
+    format!("{:02}:{:02}:{:02}", t.hour, t.minute, t.second)
 }
 
 // ---------------------------------------------------------------------------------------------
