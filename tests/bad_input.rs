@@ -2,327 +2,14 @@
 //! file others can read, no network, a Wi-Fi login page, a full store, a damaged queue, a
 //! second daemon. Each test checks the words of the message and that nothing saved is lost.
 
-use std::io::Read;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
-
-const USER_ID: &str = "17841400000000000";
-const TOKEN: &str = "sim-token";
-/// Generous: conditions are polled, never timed.
-const DEADLINE: Duration = Duration::from_secs(30);
-
-use crate::helper::free_port;
-
-fn bin() -> &'static str {
-    crate::helper::BIN
-}
+use crate::helper::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// A graph_url where nothing answers.
 fn unreachable_graph_url() -> String {
     format!("http://127.0.0.1:{}/v21.0", free_port())
-}
-
-/// A TOML string literal.
-fn quoted(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
-}
-
-fn write_private(path: &Path, text: &str, mode: u32) {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-    // The umask may have cleared bits of `mode`; set it exactly.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// What a finished command printed.
-struct Out {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn both(&self) -> String {
-        format!(
-            "exit: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-fn without_proxies(cmd: &mut Command) -> &mut Command {
-    for var in [
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env_remove("RUST_LOG").env_remove("JOURNAL_STREAM")
-}
-
-/// Runs a command to completion, killing it if it is still going after the deadline.
-fn run_to_end(mut cmd: Command) -> Out {
-    without_proxies(&mut cmd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("the postbooth binary starts");
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_string(&mut text);
-            }
-            text
-        })
-    };
-    let stdout = reader(child.stdout.take().map(|p| Box::new(p) as _));
-    let stderr = reader(child.stderr.take().map(|p| Box::new(p) as _));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let status = child.wait().unwrap();
-            panic!(
-                "command did not finish within 60 s ({status}); stderr so far: {}",
-                stderr.join().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Out {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
-}
-
-/// A config file, a 0600 token file and a store directory in a tempdir. The config points at
-/// `graph_url`, the test-pattern camera, no display, the `serve` host on a free port and short
-/// backoffs; `overrides` set (`Some`) or remove (`None`) keys, values written as raw TOML.
-struct Booth {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    store: PathBuf,
-    token: PathBuf,
-}
-
-impl Booth {
-    fn new(graph_url: &str, overrides: &[(&str, &str, Option<&str>)]) -> Booth {
-        let dir = tempfile::Builder::new()
-            .prefix("postbooth-bad-input-")
-            .tempdir()
-            .unwrap();
-        let config = dir.path().join("config.toml");
-        let store = dir.path().join("store");
-        let token = dir.path().join("token");
-        write_private(&token, &format!("{TOKEN}\n"), 0o600);
-        let port = free_port();
-        let mut entries: Vec<(String, String, String)> = [
-            ("instagram", "graph_url", quoted(graph_url)),
-            ("instagram", "user_id", quoted(USER_ID)),
-            (
-                "instagram",
-                "access_token_file",
-                quoted(&token.display().to_string()),
-            ),
-            ("instagram", "request_timeout_secs", "2".into()),
-            ("media", "host", quoted("serve")),
-            ("media", "listen", quoted(&format!("127.0.0.1:{port}"))),
-            (
-                "media",
-                "public_base_url",
-                quoted(&format!("http://127.0.0.1:{port}")),
-            ),
-            ("camera", "kind", quoted("test-pattern")),
-            ("display", "kind", quoted("none")),
-            ("store", "dir", quoted(&store.display().to_string())),
-            ("store", "min_free_mib", "1".into()),
-            ("publish", "backoff_base_ms", "50".into()),
-            ("publish", "backoff_cap_ms", "200".into()),
-            ("publish", "poll_interval_ms", "50".into()),
-        ]
-        .into_iter()
-        .map(|(s, k, v)| (s.to_string(), k.to_string(), v))
-        .collect();
-        for (section, key, value) in overrides {
-            entries.retain(|(s, k, _)| !(s == section && k == key));
-            if let Some(value) = value {
-                entries.push((section.to_string(), key.to_string(), value.to_string()));
-            }
-        }
-        let mut text = String::new();
-        let mut sections: Vec<&str> = Vec::new();
-        for (s, _, _) in &entries {
-            if !sections.contains(&s.as_str()) {
-                sections.push(s);
-            }
-        }
-        for section in sections {
-            text.push_str(&format!("[{section}]\n"));
-            for (_, key, value) in entries.iter().filter(|(s, _, _)| s == section) {
-                text.push_str(&format!("{key} = {value}\n"));
-            }
-            text.push('\n');
-        }
-        std::fs::write(&config, text).unwrap();
-        Booth {
-            dir,
-            config,
-            store,
-            token,
-        }
-    }
-
-    /// Replaces the config file with `text`, as an operator's typo would.
-    fn write_config(&self, text: &str) {
-        std::fs::write(&self.config, text).unwrap();
-    }
-
-    fn config_path(&self) -> String {
-        self.config.display().to_string()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(bin());
-        cmd.arg("--config").arg(&self.config).args(args);
-        cmd
-    }
-
-    fn postbooth(&self, args: &[&str]) -> Out {
-        run_to_end(self.command(args))
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.store.join("control.sock")
-    }
-
-    /// `queue list --json`, which must succeed.
-    fn list(&self) -> Vec<serde_json::Value> {
-        let out = self.postbooth(&["queue", "list", "--json"]);
-        assert!(out.status.success(), "queue list failed\n{}", out.both());
-        out.stdout
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}\n{}", out.both()))
-            })
-            .collect()
-    }
-
-    /// `shoot`, which must succeed and print a job id.
-    fn shoot(&self) -> String {
-        let out = self.postbooth(&["shoot"]);
-        assert!(out.status.success(), "shoot failed\n{}", out.both());
-        let id = out.stdout.trim().to_string();
-        assert!(
-            uuid::Uuid::parse_str(&id).is_ok(),
-            "shoot printed {id:?}, not a job id\n{}",
-            out.both()
-        );
-        id
-    }
-
-    /// Starts `postbooth run` and waits for its control socket.
-    fn start_daemon(&self, name: &str) -> Daemon {
-        let log = self.dir.path().join(format!("{name}.log"));
-        let mut cmd = self.command(&["run"]);
-        without_proxies(&mut cmd)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(self.dir.path().join(format!("{name}.out"))).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap());
-        let child = cmd.spawn().expect("postbooth run starts");
-        let mut daemon = Daemon { child, log };
-        let deadline = Instant::now() + DEADLINE;
-        while !self.socket().exists() {
-            if let Some(status) = daemon.child.try_wait().unwrap() {
-                panic!(
-                    "postbooth run exited early ({status}):\n{}",
-                    daemon.log_text()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no control socket after {DEADLINE:?}:\n{}",
-                daemon.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        daemon
-    }
-}
-
-/// A `postbooth run` child, killed on drop so a failing test leaves nothing behind.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// SIGTERM, as systemd stops it; returns its exit status.
-    fn terminate(&mut self) -> ExitStatus {
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: kill(2) on our own child's pid; it has not been reaped yet (no wait so far
-        // returned), so the pid cannot belong to another process.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "postbooth run did not stop after SIGTERM:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Polls `f` until it returns `Some`, or panics with `what` after the deadline.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn ids(jobs: &[serde_json::Value]) -> Vec<String> {
@@ -356,13 +43,7 @@ fn malformed_toml_names_the_file_and_line() {
     );
 
     let out = booth.postbooth(&["doctor"]);
-    assert!(!out.status.success(), "{}", out.both());
-    let line = out
-        .stdout
-        .lines()
-        .find(|l| l.contains("config"))
-        .unwrap_or_else(|| panic!("no config line\n{}", out.both()));
-    assert!(line.starts_with("FAIL"), "{}", out.both());
+    let line = out.failed_check("config");
     assert!(line.contains(&path), "{}", out.both());
     assert!(line.contains("line 3"), "{}", out.both());
 }
@@ -424,13 +105,7 @@ fn world_readable_token_is_refused_with_the_chmod_to_run() {
     assert!(!booth.socket().exists(), "run must not have started");
 
     let out = booth.postbooth(&["doctor"]);
-    assert!(!out.status.success(), "{}", out.both());
-    let line = out
-        .stdout
-        .lines()
-        .find(|l| l.contains("token"))
-        .unwrap_or_else(|| panic!("no token line\n{}", out.both()));
-    assert!(line.starts_with("FAIL"), "{}", out.both());
+    let line = out.failed_check("token");
     assert!(line.contains(&advice), "{}", out.both());
 }
 
@@ -442,13 +117,7 @@ fn doctor_says_it_cannot_reach_an_unreachable_graph_url() {
     let url = unreachable_graph_url();
     let booth = Booth::new(&url, &[]);
     let out = booth.postbooth(&["doctor"]);
-    assert!(!out.status.success(), "{}", out.both());
-    let line = out
-        .stdout
-        .lines()
-        .find(|l| l.contains("network"))
-        .unwrap_or_else(|| panic!("no network line\n{}", out.both()));
-    assert!(line.starts_with("FAIL"), "{}", out.both());
+    let line = out.failed_check("network");
     assert!(
         line.contains(&format!("cannot reach {url}")),
         "{}",
@@ -522,13 +191,7 @@ async fn doctor_recognises_a_captive_portal() {
     let out = tokio::task::spawn_blocking(move || run_to_end(cmd))
         .await
         .unwrap();
-    assert!(!out.status.success(), "{}", out.both());
-    let line = out
-        .stdout
-        .lines()
-        .find(|l| l.contains("network"))
-        .unwrap_or_else(|| panic!("no network line\n{}", out.both()));
-    assert!(line.starts_with("FAIL"), "{}", out.both());
+    let line = out.failed_check("network");
     assert!(line.contains("login web page"), "{}", out.both());
     assert!(
         line.contains("log the booth in to the Wi-Fi"),

@@ -8,8 +8,8 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_shoot_and_queue_list_report_done_with_media_id() {
     let sim = Simulator::start(SimOptions::default()).await.unwrap();
-    let s = setup(&sim.base_url(), "");
-    let mut daemon = s.spawn_daemon(&[]);
+    let s = setup(&sim.base_url());
+    let mut daemon = s.spawn_daemon("daemon", &[]);
     let socket = s.socket();
     eventually(Duration::from_secs(30), "daemon socket", || async {
         answers(&socket).await.then_some(())
@@ -18,13 +18,15 @@ async fn run_shoot_and_queue_list_report_done_with_media_id() {
 
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let (ok, out, err) = s.cli(&["shoot"]);
+        let shot = s.postbooth(&["shoot"]);
+        let (ok, out, err) = (shot.status.success(), shot.stdout, shot.stderr);
         assert!(ok, "shoot failed: {err}");
         ids.push(out.trim().to_string());
         uuid::Uuid::parse_str(out.trim()).expect("shoot prints the job id");
     }
     let lines = eventually(Duration::from_secs(60), "all Done", || async {
-        let (ok, out, _) = s.cli(&["queue", "list", "--json"]);
+        let list = s.postbooth(&["queue", "list", "--json"]);
+        let (ok, out) = (list.status.success(), list.stdout);
         let jobs: Vec<serde_json::Value> = out
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -54,10 +56,11 @@ async fn run_shoot_and_queue_list_report_done_with_media_id() {
     assert!(
         status.success(),
         "exit status {status:?}; log:\n{}",
-        s.daemon_log()
+        daemon.log_text()
     );
     // With the daemon stopped, the queue is read from the store directly.
-    let (ok, out, err) = s.cli(&["queue", "list", "--json"]);
+    let list = s.postbooth(&["queue", "list", "--json"]);
+    let (ok, out, err) = (list.status.success(), list.stdout, list.stderr);
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 3);
     sim.shutdown().await;

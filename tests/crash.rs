@@ -42,7 +42,7 @@ async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
     })
     .await
     .unwrap();
-    let s = setup(&sim.base_url(), "");
+    let s = setup(&sim.base_url());
     let socket = s.socket();
 
     // Job id -> sha256 of every photo the booth acknowledged as saved.
@@ -63,7 +63,7 @@ async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
             .iter()
             .map(|s| ("POSTBOOTH_FAILPOINT", s.as_str()))
             .collect();
-        let mut daemon = s.spawn_daemon(&env);
+        let mut daemon = s.spawn_daemon("daemon", &env);
         let up = tokio::time::timeout(Duration::from_secs(30), async {
             while !answers(&socket).await {
                 if daemon.child.try_wait().unwrap().is_some() {
@@ -98,7 +98,7 @@ async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
                 assert!(
                     !status.success() || spec.is_none(),
                     "cycle {cycle}: exited {status:?}\n{}",
-                    s.daemon_log()
+                    daemon.log_text()
                 );
                 aborted_at_failpoint += 1;
             }
@@ -110,7 +110,7 @@ async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
     }
 
     // A clean run publishes whatever is left.
-    let _daemon = s.spawn_daemon(&[]);
+    let daemon = s.spawn_daemon("daemon", &[]);
     eventually(Duration::from_secs(30), "daemon up", || async {
         answers(&socket).await.then_some(())
     })
@@ -145,7 +145,7 @@ async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
         "jobs not posted:\n{}\nlog tail:\n{}",
         not_done.join("\n"),
         {
-            let log = s.daemon_log();
+            let log = daemon.log_text();
             log.lines()
                 .rev()
                 .take(40)

@@ -22,7 +22,7 @@ async fn every_fault_kind_and_still_every_photo_posted_exactly_once() {
     for fault in Fault::ALL {
         sim.inject(fault, 1);
     }
-    let s = setup(&sim.base_url(), "");
+    let s = setup(&sim.base_url());
     let daemon = Daemon::start(s.config()).await.unwrap();
     let mut saved = Vec::new();
     for _ in 0..8 {
@@ -74,7 +74,7 @@ async fn every_fault_kind_and_still_every_photo_posted_exactly_once() {
 async fn revoked_token_pauses_publishing_keeps_capturing_and_resumes() {
     let sim = Simulator::start(SimOptions::default()).await.unwrap();
     sim.set_token("a-new-token-the-booth-does-not-have");
-    let s = setup(&sim.base_url(), "");
+    let s = setup(&sim.base_url());
     let daemon = Daemon::start(s.config()).await.unwrap();
     let first = daemon.shoot().await.unwrap();
     let mut status = daemon.status.clone();
@@ -114,7 +114,7 @@ async fn expired_container_is_replaced_not_published() {
     })
     .await
     .unwrap();
-    let s = setup(&sim.base_url(), "");
+    let s = setup(&sim.base_url());
     let daemon = Daemon::start(s.config()).await.unwrap();
     let job = daemon.shoot().await.unwrap();
     let store = daemon.store.clone();

@@ -1,144 +1,342 @@
-//! Shared test set-up: a config file pointed at a simulator, a private token file, and the
-//! real `postbooth` binary as a child process that is always cleaned up.
+//! Shared test set-up: a booth (config file, private token file, store dir) pointed at a Graph
+//! API, the real `postbooth` binary run as a command or as a daemon child that is always
+//! cleaned up, and polling helpers. Conditions are polled with generous deadlines, never timed.
 
 #![allow(dead_code)]
 
-use postbooth::config::Config;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 pub const BIN: &str = env!("CARGO_BIN_EXE_postbooth");
 
-/// A store directory, a token file and a config file, in a temp dir that goes away with it.
-pub struct Setup {
-    pub dir: tempfile::TempDir,
-    pub config_path: PathBuf,
-    pub store_dir: PathBuf,
+use std::io::Read;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const USER_ID: &str = "17841400000000000";
+pub const TOKEN: &str = "sim-token";
+/// Generous: conditions are polled, never timed.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A TOML string literal.
+pub fn quoted(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
 }
 
-/// Writes a config for `postbooth run` against the simulator at `graph_url`: test-pattern
-/// camera, `serve` media host on a free port, no display, short waits.
-pub fn setup(graph_url: &str, extra: &str) -> Setup {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let token = dir.path().join("token");
-    std::fs::write(&token, "sim-token").unwrap();
-    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let store_dir = dir.path().join("store");
-    let port = free_port();
-    let text = format!(
-        r#"[instagram]
-graph_url = "{graph_url}"
-user_id = "17841400000000000"
-access_token_file = "{token}"
-caption = "test booth #{{n}} {{time}}"
-request_timeout_secs = 1
+pub fn write_private(path: &Path, text: &str, mode: u32) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    // The umask may have cleared bits of `mode`; set it exactly.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
 
-[media]
-host = "serve"
-listen = "127.0.0.1:{port}"
-public_base_url = "http://127.0.0.1:{port}"
+/// What a finished command printed.
+pub struct Out {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
 
-[camera]
-kind = "test-pattern"
-width = 640
-height = 480
+impl Out {
+    /// `doctor` exited non-zero and its line for `check` says FAIL; returns that line.
+    pub fn failed_check(&self, check: &str) -> &str {
+        assert!(!self.status.success(), "{}", self.both());
+        let line = self
+            .stdout
+            .lines()
+            .find(|l| l.contains(check))
+            .unwrap_or_else(|| panic!("no {check} line\n{}", self.both()));
+        assert!(line.starts_with("FAIL"), "{}", self.both());
+        line
+    }
 
-[display]
-kind = "none"
-
-[store]
-dir = "{store}"
-min_free_mib = 1
-
-[publish]
-backoff_base_ms = 50
-backoff_cap_ms = 400
-poll_interval_ms = 50
-auth_pause_secs = 1
-{extra}"#,
-        token = token.display(),
-        store = store_dir.display(),
-    );
-    let config_path = dir.path().join("config.toml");
-    std::fs::write(&config_path, text).unwrap();
-    Setup {
-        dir,
-        config_path,
-        store_dir,
+    pub fn both(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
     }
 }
 
-impl Setup {
-    pub fn config(&self) -> Config {
-        Config::load(&self.config_path).unwrap()
+pub fn without_proxies(cmd: &mut Command) -> &mut Command {
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env_remove("RUST_LOG").env_remove("JOURNAL_STREAM")
+}
+
+/// Runs a command to completion, killing it if it is still going after the deadline.
+pub fn run_to_end(mut cmd: Command) -> Out {
+    without_proxies(&mut cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("the postbooth binary starts");
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let stdout = reader(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = reader(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            panic!(
+                "command did not finish within 60 s ({status}); stderr so far: {}",
+                stderr.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Out {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// A config file, a 0600 token file and a store directory in a tempdir. The config points at
+/// `graph_url`, the test-pattern camera, no display, the `serve` host on a free port and short
+/// backoffs; `overrides` set (`Some`) or remove (`None`) keys, values written as raw TOML.
+pub struct Booth {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub store: PathBuf,
+    pub token: PathBuf,
+}
+
+impl Booth {
+    pub fn new(graph_url: &str, overrides: &[(&str, &str, Option<&str>)]) -> Booth {
+        let dir = tempfile::Builder::new()
+            .prefix("postbooth-bad-input-")
+            .tempdir()
+            .unwrap();
+        let config = dir.path().join("config.toml");
+        let store = dir.path().join("store");
+        let token = dir.path().join("token");
+        write_private(&token, &format!("{TOKEN}\n"), 0o600);
+        let port = free_port();
+        let mut entries: Vec<(String, String, String)> = [
+            ("instagram", "graph_url", quoted(graph_url)),
+            ("instagram", "user_id", quoted(USER_ID)),
+            (
+                "instagram",
+                "access_token_file",
+                quoted(&token.display().to_string()),
+            ),
+            ("instagram", "request_timeout_secs", "2".into()),
+            ("media", "host", quoted("serve")),
+            ("media", "listen", quoted(&format!("127.0.0.1:{port}"))),
+            (
+                "media",
+                "public_base_url",
+                quoted(&format!("http://127.0.0.1:{port}")),
+            ),
+            ("camera", "kind", quoted("test-pattern")),
+            ("display", "kind", quoted("none")),
+            ("store", "dir", quoted(&store.display().to_string())),
+            ("store", "min_free_mib", "1".into()),
+            ("publish", "backoff_base_ms", "50".into()),
+            ("publish", "backoff_cap_ms", "200".into()),
+            ("publish", "poll_interval_ms", "50".into()),
+        ]
+        .into_iter()
+        .map(|(s, k, v)| (s.to_string(), k.to_string(), v))
+        .collect();
+        for (section, key, value) in overrides {
+            entries.retain(|(s, k, _)| !(s == section && k == key));
+            if let Some(value) = value {
+                entries.push((section.to_string(), key.to_string(), value.to_string()));
+            }
+        }
+        let mut text = String::new();
+        let mut sections: Vec<&str> = Vec::new();
+        for (s, _, _) in &entries {
+            if !sections.contains(&s.as_str()) {
+                sections.push(s);
+            }
+        }
+        for section in sections {
+            text.push_str(&format!("[{section}]\n"));
+            for (_, key, value) in entries.iter().filter(|(s, _, _)| s == section) {
+                text.push_str(&format!("{key} = {value}\n"));
+            }
+            text.push('\n');
+        }
+        std::fs::write(&config, text).unwrap();
+        Booth {
+            dir,
+            config,
+            store,
+            token,
+        }
+    }
+
+    /// Replaces the config file with `text`, as an operator's typo would.
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(&self.config, text).unwrap();
+    }
+
+    pub fn config_path(&self) -> String {
+        self.config.display().to_string()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config").arg(&self.config).args(args);
+        cmd
+    }
+
+    pub fn postbooth(&self, args: &[&str]) -> Out {
+        run_to_end(self.command(args))
     }
 
     pub fn socket(&self) -> PathBuf {
-        postbooth::store::control_socket_path(&self.store_dir)
+        self.store.join("control.sock")
     }
 
-    /// Starts `postbooth run` with extra environment variables.
-    pub fn spawn_daemon(&self, env: &[(&str, &str)]) -> Daemon {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("daemon.log"))
-            .unwrap();
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config")
-            .arg(&self.config_path)
-            .arg("run")
-            .env("RUST_LOG", "postbooth=info")
+    /// `queue list --json`, which must succeed.
+    pub fn list(&self) -> Vec<serde_json::Value> {
+        let out = self.postbooth(&["queue", "list", "--json"]);
+        assert!(out.status.success(), "queue list failed\n{}", out.both());
+        out.stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}\n{}", out.both()))
+            })
+            .collect()
+    }
+
+    /// `shoot`, which must succeed and print a job id.
+    pub fn shoot(&self) -> String {
+        let out = self.postbooth(&["shoot"]);
+        assert!(out.status.success(), "shoot failed\n{}", out.both());
+        let id = out.stdout.trim().to_string();
+        assert!(
+            uuid::Uuid::parse_str(&id).is_ok(),
+            "shoot printed {id:?}, not a job id\n{}",
+            out.both()
+        );
+        id
+    }
+
+    /// Starts `postbooth run` with extra environment variables, without waiting for it. Its
+    /// output is appended to `<name>.log`, so restarts under one name keep one log.
+    pub fn spawn_daemon(&self, name: &str, env: &[(&str, &str)]) -> Daemon {
+        let log = self.dir.path().join(format!("{name}.log"));
+        let append = |path: &Path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap()
+        };
+        let mut cmd = self.command(&["run"]);
+        without_proxies(&mut cmd)
             .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
+            .stdout(append(&self.dir.path().join(format!("{name}.out"))))
+            .stderr(append(&log));
         for (k, v) in env {
             cmd.env(k, v);
         }
-        Daemon {
-            child: cmd.spawn().unwrap(),
+        let child = cmd.spawn().expect("postbooth run starts");
+        Daemon { child, log }
+    }
+
+    /// Starts `postbooth run` and waits for its control socket.
+    pub fn start_daemon(&self, name: &str) -> Daemon {
+        let mut daemon = self.spawn_daemon(name, &[]);
+        let deadline = Instant::now() + DEADLINE;
+        while !self.socket().exists() {
+            if let Some(status) = daemon.child.try_wait().unwrap() {
+                panic!(
+                    "postbooth run exited early ({status}):\n{}",
+                    daemon.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no control socket after {DEADLINE:?}:\n{}",
+                daemon.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
+        daemon
     }
 
-    /// Runs a CLI command against this config; (exit ok, stdout, stderr).
-    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(BIN)
-            .arg("--config")
-            .arg(&self.config_path)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    pub fn daemon_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    /// The config as the daemon reads it, for starting one in-process.
+    pub fn config(&self) -> postbooth::config::Config {
+        postbooth::config::Config::load(&self.config).unwrap()
     }
 }
 
-/// A child daemon, killed when dropped so a failing test leaves nothing running.
+/// A `postbooth run` child, killed on drop so a failing test leaves nothing behind.
 pub struct Daemon {
     pub child: Child,
+    pub log: PathBuf,
 }
 
 impl Daemon {
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// SIGTERM, as systemd stops it; returns its exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) on our own child's pid; it has not been reaped yet (no wait so far
+        // returned), so the pid cannot belong to another process.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "postbooth run did not stop after SIGTERM:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends a signal to the child.
     pub fn signal(&self, sig: i32) {
-        // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(self.pid(), sig) };
+        // SAFETY: kill(2) on our own, not yet reaped, child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
     }
 
     /// Waits for the child to exit; `None` if it is still running at the deadline.
-    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -151,6 +349,7 @@ impl Daemon {
         }
     }
 
+    /// SIGKILL, as a crash or power cut stops it.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -159,16 +358,43 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        self.kill9();
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
+/// Polls `f` until it returns `Some`, or panics with `what` after the deadline.
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A booth for the publishing tests: [`Booth::new`] with a smaller camera (fast encodes), a
+/// 1 s request timeout and short pauses.
+pub fn setup(graph_url: &str) -> Booth {
+    Booth::new(
+        graph_url,
+        &[
+            ("instagram", "caption", Some("\"test booth #{n} {time}\"")),
+            ("instagram", "request_timeout_secs", Some("1")),
+            ("camera", "width", Some("640")),
+            ("camera", "height", Some("480")),
+            ("publish", "backoff_cap_ms", Some("400")),
+            ("publish", "auth_pause_secs", Some("1")),
+        ],
+    )
+}
+
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    postbooth::demo::free_port().unwrap()
 }
 
 /// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
