@@ -7,6 +7,7 @@ use crate::control::{self, Request, Response};
 use crate::job::Job;
 use crate::media::{s3, serve::ServeHost, MediaHost};
 use crate::pipeline::capture;
+use crate::publish::gate::Gate;
 use crate::publish::graph::{GraphClient, Token};
 use crate::publish::publisher::{self, Publisher};
 use crate::shoot::{ShootError, Shooter};
@@ -71,7 +72,9 @@ impl Daemon {
         let listener = control::bind(&store.control_socket())?;
 
         let mut tasks = Vec::new();
+        let gate = Arc::new(Gate::new(graph.clone(), &config));
         let publisher = Publisher {
+            gate: gate.clone(),
             store: store.clone(),
             graph,
             media,
@@ -82,6 +85,7 @@ impl Daemon {
         tasks.push(tokio::spawn(publisher.run(shutdown_rx.clone())));
         tasks.push(tokio::spawn(serve_control(
             listener,
+            gate.clone(),
             store.clone(),
             shooter.clone(),
             wake.clone(),
@@ -185,6 +189,7 @@ async fn media_host(
 /// Answers the control socket until shutdown.
 async fn serve_control(
     listener: tokio::net::UnixListener,
+    gate: Arc<Gate>,
     store: Store,
     shooter: Arc<Shooter>,
     wake: Arc<Notify>,
@@ -201,10 +206,11 @@ async fn serve_control(
                 }
             },
         };
-        let (store, shooter, wake) = (store.clone(), shooter.clone(), wake.clone());
+        let (store, shooter, wake, gate) =
+            (store.clone(), shooter.clone(), wake.clone(), gate.clone());
         tokio::spawn(control::handle_connection(
             stream,
-            move |request| async move { answer(request, &store, &shooter, &wake).await },
+            move |request| async move { answer(request, &store, &shooter, &wake, &gate).await },
         ));
     }
 }
@@ -214,6 +220,7 @@ async fn answer(
     store: &Store,
     shooter: &Arc<Shooter>,
     wake: &Notify,
+    gate: &Gate,
 ) -> Response {
     match request {
         Request::Shoot => match shooter.shoot().await {
@@ -221,7 +228,10 @@ async fn answer(
             Err(e) => Response::error(e),
         },
         Request::List => match store.blocking(|s| s.jobs()).await {
-            Ok(jobs) => Response::jobs(jobs),
+            Ok(jobs) => Response {
+                publishing: Some(gate.info()),
+                ..Response::jobs(jobs)
+            },
             Err(e) => Response::error(e),
         },
         Request::Retry { id, all_failed } => {

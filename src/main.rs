@@ -197,6 +197,11 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
                     detail
                 );
             }
+            println!();
+            println!(
+                "{}",
+                postbooth::doctor::posts_left_line(&config, response.publishing).await
+            );
         }
         QueueCommand::Retry { .. } => {
             println!("{} job(s) will be tried again", response.count.unwrap_or(0))

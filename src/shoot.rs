@@ -22,6 +22,9 @@ pub enum ShootError {
     Store(#[from] StoreError),
     #[error("the booth is shutting down")]
     ShuttingDown,
+    /// Config load checks the template with its longest values, so this is a last guard.
+    #[error("the caption {caption:?} {problem}: change instagram.caption (or event/location)")]
+    Caption { caption: String, problem: String },
 }
 
 impl ShootError {
@@ -33,6 +36,7 @@ impl ShootError {
             }
             Self::Store(_) => Screen::Error("STORE".into()),
             Self::Encode(_) => Screen::Error("FRAME".into()),
+            Self::Caption { .. } => Screen::Error("CAPTION".into()),
             Self::ShuttingDown => Screen::Idle,
         }
     }
@@ -44,6 +48,7 @@ pub struct Shooter {
     encode: EncodeOptions,
     caption_template: String,
     event: String,
+    location: String,
     /// `{n}` in captions: photos taken by this booth, counting the ones already in the store.
     counter: AtomicU64,
     status: StatusSender,
@@ -69,6 +74,7 @@ impl Shooter {
             encode: EncodeOptions::from(&config.image),
             caption_template: config.instagram.caption.clone(),
             event: config.instagram.event.clone(),
+            location: config.instagram.location.clone(),
             counter: AtomicU64::new(already_taken),
             status,
             wake,
@@ -117,7 +123,12 @@ impl Shooter {
         let jpeg = encode::make_compliant(&frame, &self.encode)?;
         drop(frame);
         let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        let caption = caption::render(&self.caption_template, &caption_values(n, &self.event));
+        let values = caption_values(n, &self.event, &self.location);
+        let caption = caption::render(&self.caption_template, &values);
+        // Checked at queue time too: a caption Instagram would refuse must never be queued.
+        if let Err(problem) = caption::validate(&caption) {
+            return Err(ShootError::Caption { caption, problem });
+        }
         let job = self
             .store
             .save_photo(&jpeg.bytes, jpeg.width, jpeg.height, caption)?;
@@ -130,12 +141,13 @@ impl Shooter {
 }
 
 /// Caption placeholder values for photo number `n`, in the booth's local time.
-fn caption_values(n: u64, event: &str) -> CaptionValues {
+fn caption_values(n: u64, event: &str, location: &str) -> CaptionValues {
     let now = crate::clock::now();
     CaptionValues {
         date: format!("{:04}-{:02}-{:02}", now.year, now.month, now.day),
         time: format!("{:02}:{:02}", now.hour, now.minute),
         n,
         event: event.to_string(),
+        location: location.to_string(),
     }
 }

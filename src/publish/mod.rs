@@ -5,6 +5,8 @@
 pub mod backoff;
 pub mod caption;
 pub mod errors;
+pub mod gate;
 pub mod graph;
 pub mod publisher;
 pub mod usage;
+pub mod window;
