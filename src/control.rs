@@ -14,8 +14,15 @@ use uuid::Uuid;
 pub enum Request {
     Shoot,
     List,
-    Retry { id: Option<Uuid>, all_failed: bool },
-    Drop { id: Uuid },
+    Retry {
+        id: Option<Uuid>,
+        all_failed: bool,
+    },
+    Drop {
+        id: Uuid,
+    },
+    /// The token file changed (`postbooth auth refresh`): read it again.
+    ReloadToken,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -76,15 +76,25 @@ impl Daemon {
         let publisher = Publisher {
             gate: gate.clone(),
             store: store.clone(),
-            graph,
+            graph: graph.clone(),
             media,
             status: status_tx.clone(),
             settings: publisher::Settings::from(&config),
             wake: wake.clone(),
         };
         tasks.push(tokio::spawn(publisher.run(shutdown_rx.clone())));
+        let reload_token = Arc::new(Notify::new());
+        tasks.push(tokio::spawn(crate::publish::token_keeper::run(
+            config.clone(),
+            graph.clone(),
+            status_tx.clone(),
+            wake.clone(),
+            reload_token.clone(),
+            shutdown_rx.clone(),
+        )));
         tasks.push(tokio::spawn(serve_control(
             listener,
+            reload_token,
             gate.clone(),
             store.clone(),
             shooter.clone(),
@@ -189,6 +199,7 @@ async fn media_host(
 /// Answers the control socket until shutdown.
 async fn serve_control(
     listener: tokio::net::UnixListener,
+    reload_token: Arc<Notify>,
     gate: Arc<Gate>,
     store: Store,
     shooter: Arc<Shooter>,
@@ -208,9 +219,16 @@ async fn serve_control(
         };
         let (store, shooter, wake, gate) =
             (store.clone(), shooter.clone(), wake.clone(), gate.clone());
+        let reload_token = reload_token.clone();
         tokio::spawn(control::handle_connection(
             stream,
-            move |request| async move { answer(request, &store, &shooter, &wake, &gate).await },
+            move |request| async move {
+                if matches!(request, Request::ReloadToken) {
+                    reload_token.notify_one();
+                    return Response::count(0);
+                }
+                answer(request, &store, &shooter, &wake, &gate).await
+            },
         ));
     }
 }
@@ -248,5 +266,6 @@ async fn answer(
             Ok(job) => Response::jobs(vec![job]),
             Err(e) => Response::error(e),
         },
+        Request::ReloadToken => Response::count(0),
     }
 }

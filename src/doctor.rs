@@ -63,14 +63,7 @@ pub async fn checks(config_path: &Path) -> Vec<Check> {
     out.extend(windows_check(&config));
     match Token::load(&config.instagram.access_token_file) {
         Ok(token) => {
-            out.push(check(
-                "token",
-                Verdict::Ok,
-                format!(
-                    "{} is readable and private",
-                    config.instagram.access_token_file.display()
-                ),
-            ));
+            out.push(token_check(&config, &token));
             out.extend(graph_checks(&config, token).await);
         }
         Err(e) => out.push(check("token", Verdict::Fail, e.to_string())),
@@ -172,6 +165,27 @@ fn clock_check() -> Check {
             ),
         ),
     }
+}
+
+/// The token file, and how long the token has left.
+fn token_check(config: &Config, token: &Token) -> Check {
+    use crate::publish::token as t;
+    let file = &config.instagram.access_token_file;
+    let renewal = t::renewal(config);
+    let record = t::load_record(file, token);
+    let now = crate::store::now_ms() / 1000;
+    let life = t::describe(renewal, &record, now);
+    let verdict = match renewal {
+        t::Renewal::FacebookPage => Verdict::Ok,
+        _ if now >= record.expires_at() => Verdict::Fail,
+        _ if record.days_left(now) < t::WARN_DAYS_LEFT => Verdict::Warn,
+        _ => Verdict::Ok,
+    };
+    check(
+        "token",
+        verdict,
+        format!("{} is readable and private; {life}", file.display()),
+    )
 }
 
 /// Publish windows: are we inside one now?

@@ -7,3 +7,4 @@ mod cli_contract;
 mod crash;
 mod exactly_once;
 mod policy;
+mod token;

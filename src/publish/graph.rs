@@ -175,7 +175,8 @@ impl GraphClient {
         *self.token.write().unwrap_or_else(|e| e.into_inner()) = token;
     }
 
-    fn token(&self) -> Token {
+    /// The token in use (its `Debug` hides it).
+    pub fn token(&self) -> Token {
         self.token.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
