@@ -7,4 +7,5 @@ mod cli_contract;
 mod crash;
 mod exactly_once;
 mod policy;
+mod post_kinds;
 mod token;

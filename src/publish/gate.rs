@@ -165,9 +165,13 @@ impl Gate {
                         .into(),
             });
         }
+        // Steps that make containers or publish; polling, verifying, uploading bytes to a
+        // container that exists, and comments on published media settle what already began.
         if !matches!(
             action,
-            Action::CreateContainer { .. } | Action::RecordIntentThenPublish { .. }
+            Action::CreateContainer { .. }
+                | Action::CreateChild { .. }
+                | Action::RecordIntentThenPublish { .. }
         ) {
             return Ok(());
         }

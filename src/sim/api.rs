@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::error::GraphError;
-use super::state::{NodeKind, SimMedia, SimState};
+use super::state::{ContainerKind, NodeKind, SimImage, SimMedia, SimState};
 use super::Shared;
 use crate::pipeline::compliance::check_jpeg;
 
@@ -74,6 +74,7 @@ pub enum Route {
     Reply(String),
     HideComment(String),
     DeleteComment(String),
+    ListStories,
     UnknownObject(String),
     Unsupported,
 }
@@ -98,6 +99,7 @@ impl Route {
             Route::Reply(_) => "reply",
             Route::HideComment(_) => "hide_comment",
             Route::DeleteComment(_) => "delete_comment",
+            Route::ListStories => "list_stories",
             Route::UnknownObject(_) | Route::Unsupported => "unknown",
         }
     }
@@ -139,6 +141,7 @@ pub fn route(method: &str, path: &str, state: &SimState) -> Route {
         ("GET", NodeKind::Comment, Some("replies")) => Route::ListComments(node.to_string()),
         ("POST", NodeKind::Comment, None) => Route::HideComment(node.to_string()),
         ("DELETE", NodeKind::Comment, None) => Route::DeleteComment(node.to_string()),
+        ("GET", NodeKind::User, Some("stories")) => Route::ListStories,
         _ => Route::Unsupported,
     }
 }
@@ -185,8 +188,19 @@ fn answer(
             let status = state
                 .poll_status(id, now)
                 .ok_or_else(|| GraphError::unknown_object(id))?;
-            let full =
+            let mut full =
                 json!({"id": id, "status_code": status.code(), "status": status.description()});
+            if let Some((bytes, done)) = state.upload_progress(id) {
+                full["video_status"] = json!({
+                    "uploading_phase": {
+                        "status": if done { "complete" } else { "in_progress" },
+                        "bytes_transferred": bytes,
+                    },
+                    "processing_phase": {
+                        "status": if !done { "not_started" } else if status.code() == "IN_PROGRESS" { "in_progress" } else { "complete" },
+                    },
+                });
+            }
             Ok(project(full, req.fields(), &["id"]))
         }
         Route::MediaObject(id) => {
@@ -196,7 +210,27 @@ fn answer(
             let full = media_object(media, state);
             Ok(project(full, req.fields(), &["id"]))
         }
-        Route::ListMedia => Ok(list_media(state, req)),
+        Route::ListMedia => {
+            let feed: Vec<SimMedia> = state
+                .media()
+                .into_iter()
+                .filter(|m| m.product_type != "STORY")
+                .collect();
+            Ok(list_media(state, &feed, req))
+        }
+        // Stories live 24 h and are listed apart from the feed.
+        Route::ListStories => {
+            let stories: Vec<SimMedia> = state
+                .media()
+                .into_iter()
+                .filter(|m| m.product_type == "STORY")
+                .collect();
+            Ok(list_media(state, &stories, req))
+        }
+        Route::CreateComment(media) => {
+            let comment = state.add_comment(media, req.required("message")?, now)?;
+            Ok(json!({"id": comment.id}))
+        }
         Route::PublishingLimit => {
             let full = json!({
                 "quota_usage": state.quota_usage(now),
@@ -238,11 +272,6 @@ fn answer(
                 .collect();
             Ok(json!({"data": comments}))
         }
-        Route::CreateComment(media_id) => {
-            let text = req.required("message")?;
-            let id = state.add_comment(media_id, None, USERNAME, text, now);
-            Ok(json!({"id": id}))
-        }
         Route::Reply(parent) => {
             let text = req.required("message")?;
             let media_id = state
@@ -251,7 +280,7 @@ fn answer(
                 .find(|c| c.id == *parent)
                 .map(|c| c.media_id)
                 .unwrap_or_default();
-            let id = state.add_comment(&media_id, Some(parent), USERNAME, text, now);
+            let id = state.add_comment_by(&media_id, Some(parent), USERNAME, text, now);
             Ok(json!({"id": id}))
         }
         Route::HideComment(id) => {
@@ -348,23 +377,91 @@ fn media_insights(state: &SimState, id: &str, req: &ApiRequest) -> Result<Value,
     Ok(json!({"data": data}))
 }
 
+/// `POST /{ig-user-id}/media`: a photo, a carousel item, a carousel, a Story or a Reel upload,
+/// told apart by `media_type` and `is_carousel_item` as on the real API.
 async fn create_container(shared: &Shared, req: &ApiRequest) -> Result<Value, GraphError> {
-    let image_url = req.required("image_url")?;
     let caption = req.param("caption").unwrap_or("");
     let now = shared.state().now();
+    let media_type = req.param("media_type").unwrap_or("IMAGE");
+    let is_item = req.param("is_carousel_item") == Some("true");
+    match media_type {
+        "CAROUSEL" => {
+            let children = req
+                .required("children")?
+                .split(',')
+                .map(|c| {
+                    c.trim()
+                        .parse::<u64>()
+                        .map_err(|_| GraphError::container_not_found(c))
+                })
+                .collect::<Result<Vec<u64>, _>>()?;
+            let id = shared
+                .state()
+                .create(ContainerKind::Carousel { children }, caption, now)?;
+            return Ok(json!({"id": id}));
+        }
+        "REELS" => {
+            if req.param("upload_type") != Some("resumable") {
+                return Err(GraphError::invalid_param(
+                    "This simulator takes Reels only with upload_type=resumable.",
+                ));
+            }
+            let id = shared.state().create_reel_upload(caption, now)?;
+            let uri = format!("{}/ig-api-upload/v21.0/{id}", shared.upload_base);
+            return Ok(json!({"id": id, "uri": uri}));
+        }
+        "IMAGE" | "STORIES" => {}
+        other => {
+            return Err(GraphError::invalid_param(format!(
+                "media_type {other} is not supported here"
+            )))
+        }
+    }
+    let image_url = req.required("image_url")?;
     shared.state().check_can_create(caption, now)?;
     let bytes = fetch(&shared.http, image_url)
         .await
         .map_err(|_| GraphError::fetch_failed(image_url))?;
-    if let Err(e) = check_jpeg(&bytes) {
-        let (code, subcode) = e.graph_code();
-        return Err(GraphError::bad_media(code, subcode, &e.to_string()));
-    }
-    let sha = hex::encode(Sha256::digest(&bytes));
-    let mut state = shared.state();
-    let now = state.now();
-    let id = state.create_container(&sha, caption, now)?;
+    let image = if media_type == "STORIES" {
+        check_story_jpeg(&bytes)?
+    } else {
+        let checked = check_jpeg(&bytes).map_err(|e| {
+            let (code, subcode) = e.graph_code();
+            GraphError::bad_media(code, subcode, &e.to_string())
+        })?;
+        (checked.width, checked.height)
+    };
+    let image = SimImage {
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        width: image.0,
+        height: image.1,
+    };
+    let kind = match (media_type, is_item) {
+        ("STORIES", _) => ContainerKind::Story(image),
+        (_, true) => ContainerKind::CarouselItem(image),
+        _ => ContainerKind::Image(image),
+    };
+    let id = shared.state().create(kind, caption, now)?;
     Ok(json!({"id": id}))
+}
+
+/// A Story image: a JPEG within 8 MiB. Any aspect is taken (9:16 is recommended; Instagram
+/// letterboxes others), so the feed's 4:5..1.91:1 rule does not apply.
+fn check_story_jpeg(bytes: &[u8]) -> Result<(u32, u32), GraphError> {
+    use crate::pipeline::compliance::{ComplianceError, MAX_BYTES};
+    let refuse = |e: ComplianceError| {
+        let (code, subcode) = e.graph_code();
+        GraphError::bad_media(code, subcode, &e.to_string())
+    };
+    if bytes.len() > MAX_BYTES {
+        return Err(refuse(ComplianceError::TooLarge { bytes: bytes.len() }));
+    }
+    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Err(refuse(ComplianceError::NotJpeg));
+    }
+    image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Jpeg)
+        .into_dimensions()
+        .map_err(|e| refuse(ComplianceError::Unreadable(e.to_string())))
 }
 
 async fn fetch(client: &reqwest::Client, url: &str) -> reqwest::Result<bytes::Bytes> {
@@ -396,15 +493,14 @@ fn media_object(m: &SimMedia, state: &SimState) -> Value {
         "caption": m.caption,
         "permalink": m.permalink,
         "timestamp": m.timestamp,
-        "media_type": "IMAGE",
-        "media_product_type": "FEED",
+        "media_type": m.media_type,
+        "media_product_type": m.product_type,
         "username": USERNAME,
     })
 }
 
 /// Newest first, `limit` per page, `after` is the opaque cursor of the previous page.
-fn list_media(state: &SimState, req: &ApiRequest) -> Value {
-    let media = state.media();
+fn list_media(state: &SimState, media: &[SimMedia], req: &ApiRequest) -> Value {
     let limit = req
         .param("limit")
         .and_then(|l| l.parse::<usize>().ok())
@@ -543,7 +639,7 @@ mod tests {
                 views: 40,
             },
         );
-        let cid = s.add_comment(&m, None, "ann", "great", now);
+        let cid = s.add_comment_by(&m, None, "ann", "great", now);
         assert_eq!(
             route("GET", &format!("/v21.0/{m}/comments"), &s),
             Route::ListComments(m.clone())
