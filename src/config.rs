@@ -36,6 +36,15 @@ pub struct Config {
     pub display: DisplayConfig,
     pub store: StoreConfig,
     pub publish: PublishConfig,
+    pub insights: InsightsConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsightsConfig {
+    /// Show "N likes today" on the idle screen.
+    pub idle_likes: bool,
+    pub refresh_secs: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -365,15 +374,19 @@ impl Config {
                     .into(),
             );
         }
-        if self.publish.quota_policy != QuotaPolicy::Wait {
+        if self.publish.quota_policy == QuotaPolicy::Story {
             return invalid(
                 "publish.quota_policy",
+                "is \"story\", which is not in this build yet: use \"wait\" or \"carousel\"".into(),
+            );
+        }
+        if self.insights.refresh_secs < 60 {
+            return invalid(
+                "insights.refresh_secs",
                 format!(
-                    "is {:?}: only \"wait\" is in this build yet (carousel and story batching \
-                     need carousel and Stories publishing)",
-                    self.publish.quota_policy
-                )
-                .to_lowercase(),
+                    "is {}: use at least 60 (each refresh is a Graph API call)",
+                    self.insights.refresh_secs
+                ),
             );
         }
         if self.publish.quota_recheck_secs == 0 {

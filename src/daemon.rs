@@ -83,6 +83,15 @@ impl Daemon {
             wake: wake.clone(),
         };
         tasks.push(tokio::spawn(publisher.run(shutdown_rx.clone())));
+        if config.insights.idle_likes {
+            tasks.push(tokio::spawn(crate::insights::idle_likes(
+                graph.clone(),
+                gate.clone(),
+                status_tx.clone(),
+                Duration::from_secs(config.insights.refresh_secs),
+                shutdown_rx.clone(),
+            )));
+        }
         let reload_token = Arc::new(Notify::new());
         tasks.push(tokio::spawn(crate::publish::token_keeper::run(
             config.clone(),

@@ -41,10 +41,43 @@ enum Command {
         #[command(subcommand)]
         command: AuthCommand,
     },
+    /// Reach and views today, and likes, comments, saves and reach of the booth's recent posts.
+    /// Stops early rather than use the call budget publishing needs.
+    Insights {
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Comments on a post: list them, reply, hide or delete.
+    Comments {
+        #[command(subcommand)]
+        command: CommentsCommand,
+    },
     /// Print the effective config, defaults filled in.
     PrintConfig,
     /// Run the Graph API simulator on its own, to try `run` without an Instagram account.
     Sim(postbooth::sim::cli::SimArgs),
+}
+
+#[derive(Subcommand)]
+enum CommentsCommand {
+    /// The comments on a post (MEDIA is a media id from `queue list`).
+    List {
+        media: String,
+        /// One JSON object per comment.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reply to a comment.
+    Reply { comment: String, text: String },
+    /// Hide a comment from everyone but its author (--unhide shows it again).
+    Hide {
+        comment: String,
+        #[arg(long)]
+        unhide: bool,
+    },
+    /// Delete a comment.
+    Delete { comment: String },
 }
 
 #[derive(Subcommand)]
@@ -127,6 +160,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Auth {
             command: AuthCommand::Refresh,
         } => auth_refresh(&cli.config).await?,
+        Command::Insights { json } => insights(&cli.config, json).await?,
+        Command::Comments { command } => comments(&cli.config, command).await?,
         Command::Doctor => return Ok(postbooth::doctor::run(&cli.config).await),
         Command::PrintConfig => {
             let config = if cli.config.exists() {
@@ -222,6 +257,69 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
             println!("{} job(s) will be tried again", response.count.unwrap_or(0))
         }
         QueueCommand::Drop { id } => println!("dropped {id}"),
+    }
+    Ok(())
+}
+
+async fn insights(config_path: &Path, json: bool) -> anyhow::Result<()> {
+    use postbooth::insights;
+    let config = load(config_path)?;
+    let reader = insights::Reader::new(&config).await?;
+    // The booth's posts: from the running daemon, or from the store when it is not running.
+    let socket = postbooth::store::control_socket_path(&config.store.dir);
+    let jobs = match control::call(&socket, &Request::List).await {
+        Ok(Some(response)) => response.jobs,
+        _ => {
+            postbooth::queue_ops::offline(&config, Request::List)
+                .await?
+                .jobs
+        }
+    };
+    let posts = insights::recent_posts(&jobs, insights::RECENT_POSTS);
+    let result = insights::insights(&reader, posts).await?;
+    if json {
+        println!("{}", serde_json::to_string(&result)?);
+    } else {
+        print!("{}", insights::insights_text(&result));
+    }
+    Ok(())
+}
+
+async fn comments(config_path: &Path, command: CommentsCommand) -> anyhow::Result<()> {
+    use postbooth::insights;
+    let config = load(config_path)?;
+    let reader = insights::Reader::new(&config).await?;
+    match command {
+        CommentsCommand::List { media, json } => {
+            let comments = insights::list_comments(&reader, &media).await?;
+            if json {
+                for c in &comments {
+                    println!("{}", serde_json::to_string(c)?);
+                }
+            } else if comments.is_empty() {
+                println!("no comments on {media}");
+            } else {
+                for c in &comments {
+                    let hidden = if c.hidden { " (hidden)" } else { "" };
+                    println!("{}  @{}{hidden}: {}", c.id, c.username, c.text);
+                }
+            }
+        }
+        CommentsCommand::Reply { comment, text } => {
+            if let Err(problem) = postbooth::publish::caption::validate(&text) {
+                anyhow::bail!("the reply {problem}");
+            }
+            let id = insights::reply(&reader, &comment, &text).await?;
+            println!("replied to {comment}: {id}");
+        }
+        CommentsCommand::Hide { comment, unhide } => {
+            insights::hide(&reader, &comment, !unhide).await?;
+            println!("{} {comment}", if unhide { "shown" } else { "hidden" });
+        }
+        CommentsCommand::Delete { comment } => {
+            insights::delete(&reader, &comment).await?;
+            println!("deleted {comment}");
+        }
     }
     Ok(())
 }

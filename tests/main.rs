@@ -6,6 +6,7 @@ mod bad_input;
 mod cli_contract;
 mod crash;
 mod exactly_once;
+mod operator;
 mod policy;
 mod post_kinds;
 mod token;

@@ -189,6 +189,71 @@ async fn sixty_photos_with_quota_25_wait_posts_25_and_resumes_when_the_window_sl
     sim.shutdown().await;
 }
 
+/// The same 60 photos under `carousel`, taken while the booth was offline: once online,
+/// everything is posted within the window, in at most 25 posts, every picture exactly once (a
+/// carousel publishes each of its images once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_photos_with_quota_25_carousel_posts_everything_in_at_most_25_posts() {
+    let sim = Simulator::start(SimOptions {
+        quota_total: 25,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let s = booth_with(
+        &sim.base_url(),
+        &[("publish", "quota_policy", Some("\"carousel\""))],
+    );
+    let mut offline = s.config();
+    offline.instagram.graph_url = format!("http://127.0.0.1:{}/v21.0", free_port());
+    let daemon = Daemon::start(offline).await.unwrap();
+    let mut saved = Vec::new();
+    for _ in 0..60 {
+        saved.push(daemon.shoot().await.unwrap());
+    }
+    daemon.stop().await;
+    assert!(sim.calls().is_empty());
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let store = daemon.store.clone();
+    let jobs = eventually(Duration::from_secs(240), "every photo posted", || {
+        let store = store.clone();
+        let sim = &sim;
+        async move {
+            let jobs = store.blocking(|s| s.jobs()).await.unwrap();
+            let all_done = jobs.iter().all(|j| j.state.name() == "Done");
+            (all_done && sim.publishes_by_image().len() == 60).then_some(jobs)
+        }
+    })
+    .await;
+    daemon.stop().await;
+    let posts = sim.media();
+    let carousels = posts
+        .iter()
+        .filter(|m| m.media_type == "CAROUSEL_ALBUM")
+        .count();
+    println!(
+        "carousel policy: 60 photos in {} posts ({carousels} carousels)",
+        posts.len()
+    );
+    assert!(posts.len() <= 25, "{} posts", posts.len());
+    assert!(
+        posts.iter().any(|m| m.media_type == "CAROUSEL_ALBUM"),
+        "the backlog was batched"
+    );
+    assert_eq!(jobs.len(), posts.len(), "one job per post");
+    let publishes = sim.publishes_by_image();
+    for job in &saved {
+        assert_eq!(
+            publishes.get(&job.blob.sha256),
+            Some(&1),
+            "photo {}",
+            job.id
+        );
+    }
+    assert!(publishes.values().all(|&n| n == 1), "{publishes:?}");
+    sim.shutdown().await;
+}
+
 /// Usage headers at 100 %: the booth stops calling, even when new photos wake the publisher.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_usage_headers_stop_all_calls_while_capture_goes_on() {

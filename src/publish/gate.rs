@@ -144,6 +144,13 @@ impl Gate {
         }
     }
 
+    /// Is every call held by Meta's usage headers or a rate-limit answer right now?
+    pub fn throttled(&self) -> bool {
+        self.state()
+            .throttled_until
+            .is_some_and(|t| t > Instant::now())
+    }
+
     /// May `action` call Instagram now? Every network step is held while Meta throttles us;
     /// steps that create or publish are also held by the clock, the windows and the quota.
     /// Polling and verifying a possible publish are never held by the quota: they settle what
@@ -302,9 +309,70 @@ impl Gate {
     }
 }
 
+/// Quota policy `carousel`: when more posts wait than `posts_left` allows, the oldest photo
+/// jobs that have no container yet (same size, as a carousel needs) to combine into one
+/// carousel, just enough of them (at most 10) to bring the backlog within the quota. `None`
+/// when the backlog fits or fewer than two photos can be combined.
+pub fn carousel_batch(pending: &[crate::job::Job], posts_left: u32) -> Option<Vec<uuid::Uuid>> {
+    use crate::job::JobState;
+    let unposted = pending
+        .iter()
+        .filter(|j| j.state.media_id().is_none())
+        .count();
+    let excess = unposted
+        .checked_sub(posts_left as usize)
+        .filter(|e| *e > 0)?;
+    let mut photos = pending.iter().filter(|j| {
+        j.kind.is_photo() && matches!(j.state, JobState::Captured | JobState::Staged { .. })
+    });
+    let first = photos.next()?;
+    let size = (first.blob.width, first.blob.height);
+    // Combining k photos saves k - 1 posts.
+    let want = (excess + 1).min(crate::job::CAROUSEL_MAX);
+    let batch: Vec<uuid::Uuid> = std::iter::once(first)
+        .chain(photos.filter(|j| (j.blob.width, j.blob.height) == size))
+        .take(want)
+        .map(|j| j.id)
+        .collect();
+    (batch.len() >= 2).then_some(batch)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn photo(n: u8, w: u32) -> crate::job::Job {
+        let mut job: crate::job::Job = serde_json::from_value(serde_json::json!({
+            "id": uuid::Uuid::from_u128(u128::from(n)),
+            "created_at_ms": n,
+            "blob": {"file": "x.jpg", "sha256": format!("{n}"), "size": 1, "width": w, "height": 800},
+            "caption": "c",
+            "state": {"state": "Captured"},
+        }))
+        .expect("a job record");
+        job.attempts = 0;
+        job
+    }
+
+    #[test]
+    fn carousels_only_as_many_as_the_quota_needs() {
+        let jobs: Vec<_> = (0..6).map(|n| photo(n, 1080)).collect();
+        assert_eq!(carousel_batch(&jobs, 6), None);
+        assert_eq!(carousel_batch(&jobs, 10), None);
+        // 6 waiting, 4 left: combine 3 into one (saves 2 posts).
+        let batch = carousel_batch(&jobs, 4).unwrap();
+        assert_eq!(batch, [jobs[0].id, jobs[1].id, jobs[2].id]);
+        // Used up: as many as a carousel takes.
+        let many: Vec<_> = (0..30).map(|n| photo(n, 1080)).collect();
+        assert_eq!(carousel_batch(&many, 0).unwrap().len(), 10);
+        // Only photos of the first one's size.
+        let mixed = vec![photo(0, 1080), photo(1, 640), photo(2, 1080)];
+        assert_eq!(
+            carousel_batch(&mixed, 0).unwrap(),
+            [mixed[0].id, mixed[2].id]
+        );
+        assert_eq!(carousel_batch(&[photo(0, 1080), photo(1, 640)], 0), None);
+    }
 
     fn known(usage: u32, total: u32, read_at: Instant) -> Option<KnownQuota> {
         Some(KnownQuota {

@@ -28,6 +28,7 @@ pub struct Settings {
     pub auth_pause: Duration,
     pub delete_published: bool,
     pub quota_recheck: Duration,
+    pub quota_policy: crate::config::QuotaPolicy,
     /// Reels: how often to poll processing (Meta suggests about once a minute).
     pub video_poll_interval: Duration,
     /// Reels: bytes per upload request; a cut connection costs at most this much again.
@@ -43,6 +44,7 @@ impl From<&crate::config::Config> for Settings {
             auth_pause: Duration::from_secs(c.publish.auth_pause_secs),
             delete_published: c.store.delete_published,
             quota_recheck: Duration::from_secs(c.publish.quota_recheck_secs),
+            quota_policy: c.publish.quota_policy,
             video_poll_interval: Duration::from_millis(c.publish.video_poll_interval_ms),
             upload_chunk_bytes: c.publish.upload_chunk_bytes as usize,
         }
@@ -211,6 +213,10 @@ impl Publisher {
         };
         let pending: Vec<Job> = jobs.into_iter().filter(|j| j.state.is_pending()).collect();
         self.status.send_modify(|s| s.waiting = pending.len());
+        if self.combine_over_quota(&pending).await {
+            // The queue changed: look at it again.
+            return None;
+        }
         not_before.retain(|id, _| pending.iter().any(|j| j.id == *id));
         let now = Instant::now();
         let Some(job) = pending
@@ -348,6 +354,37 @@ impl Publisher {
                 }
                 self.persist(&job).await;
                 (job, None)
+            }
+        }
+    }
+
+    /// Quota policy `carousel`: when more photos wait than the quota allows, combine the
+    /// oldest into one carousel (it counts once). True when the queue changed.
+    async fn combine_over_quota(&self, pending: &[Job]) -> bool {
+        if self.settings.quota_policy != crate::config::QuotaPolicy::Carousel {
+            return false;
+        }
+        // With no post left, nothing can be posted anyway: let the backlog grow, and combine
+        // it when the window frees a post, into as few carousels as it then needs.
+        let Some(left) = self.gate.info().posts_left.filter(|l| *l > 0) else {
+            return false;
+        };
+        let Some(ids) = super::gate::carousel_batch(pending, left) else {
+            return false;
+        };
+        let n = ids.len();
+        match self
+            .store
+            .blocking(move |s| s.combine_into_carousel(&ids))
+            .await
+        {
+            Ok(job) => {
+                info!(job = %job.id, photos = n, posts_left = left, waiting = pending.len(), "more photos wait than the quota allows: combined into one carousel");
+                true
+            }
+            Err(e) => {
+                warn!(error = %e, photos = n, "could not combine waiting photos into a carousel; posting them one by one");
+                false
             }
         }
     }

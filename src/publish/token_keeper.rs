@@ -11,8 +11,10 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
-/// How often the token is looked at without being asked.
-const CHECK_EVERY: Duration = Duration::from_secs(3600);
+/// How often the token file is looked at without being asked (a local read).
+const CHECK_EVERY: Duration = Duration::from_secs(60);
+/// After a failed refresh, the next try (a Graph call) waits this long.
+const REFRESH_RETRY: Duration = Duration::from_secs(3600);
 
 pub async fn run(
     config: Config,
@@ -24,6 +26,7 @@ pub async fn run(
 ) {
     let file = config.instagram.access_token_file.clone();
     let renewal = token::renewal(&config);
+    let mut next_refresh_try = tokio::time::Instant::now();
     loop {
         if let Ok(on_disk) = Token::load(&file) {
             if token::token_hash(&on_disk) != token::token_hash(&graph.token()) {
@@ -34,7 +37,10 @@ pub async fn run(
         }
         let now = crate::store::now_ms() / 1000;
         let mut record = token::load_record(&file, &graph.token());
-        if token::refresh_due(renewal, &record, now) {
+        if token::refresh_due(renewal, &record, now)
+            && tokio::time::Instant::now() >= next_refresh_try
+        {
+            next_refresh_try = tokio::time::Instant::now() + REFRESH_RETRY;
             match token::refresh(&config, &graph, now).await {
                 Ok(new) => {
                     info!(
@@ -57,7 +63,12 @@ pub async fn run(
                 n => format!("Login: {n} days left"),
             },
         );
-        status.send_modify(|s| s.notice = notice);
+        // A login warning wins over the likes line; without one, the likes line stays.
+        status.send_modify(|s| match notice {
+            Some(n) => s.notice = Some(n),
+            None if s.notice.as_deref().is_some_and(|n| n.starts_with("Login")) => s.notice = None,
+            None => {}
+        });
         tokio::select! {
             _ = shutdown.wait_for(|s| *s) => return,
             _ = reload.notified() => {}

@@ -235,6 +235,11 @@ impl Simulator {
         state.add_comment_by(media_id, parent, username, text, now)
     }
 
+    /// Makes the usage headers report `percent` (`None`: computed from the calls again).
+    pub fn force_usage(&self, percent: Option<u32>) {
+        self.shared.state().force_usage(percent);
+    }
+
     /// Sets what the insights endpoints report for a post.
     pub fn set_metrics(&self, media_id: &str, metrics: SimMetrics) {
         self.shared.state().set_metrics(media_id, metrics);

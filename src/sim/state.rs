@@ -230,6 +230,8 @@ pub struct SimState {
     calls: BTreeMap<String, u64>,
     faults: BTreeMap<String, u64>,
     refuse_comments: bool,
+    /// Reported in the usage headers instead of the computed percentage, when set.
+    forced_usage: Option<u32>,
     /// File offsets at which the upload host cuts the connection (each once).
     upload_cuts: std::collections::BTreeSet<u64>,
     /// Body bytes the upload host read off the network, over every request.
@@ -260,6 +262,7 @@ impl SimState {
             calls: BTreeMap::new(),
             faults: BTreeMap::new(),
             refuse_comments: false,
+            forced_usage: None,
             upload_cuts: Default::default(),
             upload_bytes_received: 0,
         }
@@ -815,7 +818,14 @@ impl SimState {
     }
 
     /// The percentage reported in the usage headers: calls in the last hour against a budget.
+    pub fn force_usage(&mut self, percent: Option<u32>) {
+        self.forced_usage = percent;
+    }
+
     pub fn usage_percent(&mut self, now: OffsetDateTime) -> u32 {
+        if let Some(p) = self.forced_usage {
+            return p;
+        }
         let calls = count_within(&mut self.call_times, now, HOUR);
         let percent = calls * 100 / (self.config.calls_per_hour.max(1) as usize);
         u32::try_from(percent.min(100)).unwrap_or(100)
