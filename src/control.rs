@@ -14,8 +14,19 @@ use uuid::Uuid;
 pub enum Request {
     Shoot,
     List,
-    Retry { id: Option<Uuid>, all_failed: bool },
-    Drop { id: Uuid },
+    Retry {
+        id: Option<Uuid>,
+        all_failed: bool,
+    },
+    Drop {
+        id: Uuid,
+    },
+    /// Queue an operator's MP4 as a Reel (`postbooth post --video`).
+    PostVideo {
+        path: std::path::PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caption: Option<String>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,6 +83,7 @@ pub fn summary(job: &Job) -> serde_json::Value {
         "caption": job.caption,
         "created_at_ms": job.created_at_ms,
         "sha256": job.blob.sha256,
+        "kind": job.kind.name(),
     })
 }
 
