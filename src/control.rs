@@ -27,6 +27,8 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         caption: Option<String>,
     },
+    /// The token file changed (`postbooth auth refresh`): read it again.
+    ReloadToken,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -38,6 +40,9 @@ pub struct Response {
     pub jobs: Vec<Job>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<usize>,
+    /// With `list`: what the publisher knows about the quota and why it waits, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishing: Option<crate::publish::gate::GateInfo>,
 }
 
 impl Response {
@@ -47,6 +52,7 @@ impl Response {
             error: None,
             jobs,
             count: None,
+            publishing: None,
         }
     }
     pub fn count(count: usize) -> Self {
@@ -55,6 +61,7 @@ impl Response {
             error: None,
             jobs: Vec::new(),
             count: Some(count),
+            publishing: None,
         }
     }
     pub fn error(e: impl ToString) -> Self {
@@ -63,6 +70,7 @@ impl Response {
             error: Some(e.to_string()),
             jobs: Vec::new(),
             count: None,
+            publishing: None,
         }
     }
 }

@@ -31,15 +31,16 @@ pub fn post_video(
     use crate::publish::caption;
     use anyhow::Context;
     let info = crate::video::check(path).with_context(|| format!("{}", path.display()))?;
-    let values = caption::CaptionValues {
-        n: store.jobs()?.len() as u64 + 1,
-        event: config.event.clone(),
-        ..crate::shoot::caption_values(0, "")
-    };
+    let n = store.jobs()?.len() as u64 + 1;
+    let values = crate::shoot::caption_values(n, &config.event, &config.location);
     let caption = caption.unwrap_or_else(|| caption::render(&config.caption, &values));
     caption::validate(&caption).map_err(|problem| anyhow::anyhow!("--caption {problem}"))?;
     let first_comment =
         (!config.first_comment.is_empty()).then(|| caption::render(&config.first_comment, &values));
+    if let Some(text) = &first_comment {
+        caption::validate(text)
+            .map_err(|problem| anyhow::anyhow!("instagram.first_comment {problem}"))?;
+    }
     let job = store.save_video(path, caption, first_comment)?;
     tracing::info!(job = %job.id, bytes = info.bytes, secs = info.duration_secs, codecs = ?info.codecs, "video queued as a Reel");
     Ok(job)
@@ -60,7 +61,7 @@ pub async fn offline(
             Request::List => Response::jobs(store.jobs()?),
             Request::Retry { id, all_failed } => Response::count(retry(&store, id, all_failed)?),
             Request::Drop { id } => Response::jobs(vec![store.drop_job(id)?]),
-            Request::Shoot => Response::error("the booth is not running"),
+            Request::Shoot | Request::ReloadToken => Response::error("the booth is not running"),
             Request::PostVideo { path, caption } => {
                 match post_video(&store, &config.instagram, &path, caption) {
                     Ok(job) => Response::jobs(vec![job]),
