@@ -2,6 +2,8 @@
 //! events; displays only watch them (they never drive anything). The words are short on
 //! purpose: the journal has the detail.
 
+pub mod canvas;
+pub mod screens;
 pub mod terminal;
 
 use tokio::sync::watch;
@@ -10,6 +12,10 @@ use tokio::sync::watch;
 pub enum Screen {
     /// Waiting for someone to press the button.
     Idle,
+    /// Seconds left before the photo is taken.
+    Countdown(u32),
+    /// The moment of the photo (the display flashes).
+    Smile,
     Saving,
     /// The photo is durable (file and record on disk).
     Saved,
@@ -60,6 +66,8 @@ pub fn lines(status: &Status) -> [String; 2] {
     };
     let (top, bottom) = match &status.screen {
         Screen::Idle => ("Press the button".to_string(), waiting),
+        Screen::Countdown(n) => (format!("{n}..."), String::new()),
+        Screen::Smile => ("Smile!".to_string(), String::new()),
         Screen::Saving => ("Saving...".to_string(), String::new()),
         Screen::Saved => ("Saved \u{2713}".to_string(), waiting),
         Screen::Publishing { n, of } => (format!("Posting {n} of {of}"), String::new()),
@@ -68,7 +76,7 @@ pub fn lines(status: &Status) -> [String; 2] {
         Screen::LoginNeeded => ("Instagram login needed".to_string(), waiting),
         Screen::AccountProblem => ("Account problem".to_string(), waiting),
         Screen::RateLimited => ("Posting paused".to_string(), waiting),
-        Screen::DiskFull => ("Disk full".to_string(), "No new photos".to_string()),
+        Screen::DiskFull => ("Disk almost full".to_string(), "No new photos".to_string()),
         Screen::CameraMissing => ("Camera missing".to_string(), waiting),
         Screen::Error(code) => (format!("Error {code}"), waiting),
     };
@@ -83,6 +91,8 @@ mod tests {
     fn every_screen_has_short_words() {
         let screens = [
             Screen::Idle,
+            Screen::Countdown(3),
+            Screen::Smile,
             Screen::Saving,
             Screen::Saved,
             Screen::Publishing { n: 2, of: 9 },

@@ -1,0 +1,3 @@
+//! The push button.
+
+pub mod debounce;
