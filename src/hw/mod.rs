@@ -4,4 +4,6 @@
 
 pub mod button;
 pub mod camera;
+pub mod display;
 pub mod sequence;
+pub mod trigger;

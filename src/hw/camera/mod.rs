@@ -214,6 +214,24 @@ fn yuv_to_rgb(y: u8, u: u8, v: u8) -> image::Rgb<u8> {
     ])
 }
 
+/// The booth's V4L2 camera from its config: streaming on its own thread, reporting going
+/// missing and coming back through `hook`. Never fails: a missing device is reported (and
+/// retried), so the booth starts without its camera and takes photos once it is plugged in.
+pub fn open(cfg: &crate::config::CameraConfig, hook: HealthHook) -> LiveCamera {
+    LiveCamera::start(
+        opener(&cfg.device),
+        Settings {
+            width: cfg.width,
+            height: cfg.height,
+            warmup_frames: cfg.warmup_frames,
+            frame_timeout: Duration::from_secs(5),
+            retry_base: Duration::from_millis(500),
+            retry_cap: Duration::from_secs(10),
+        },
+        hook,
+    )
+}
+
 /// Opens `path` with the V4L2 backend when this build has it (cargo feature `v4l`). Without
 /// it, a missing device still reads as "camera missing" and a present one says how to get a
 /// build that can use it.
@@ -230,6 +248,59 @@ pub fn opener(path: &Path) -> Box<dyn Opener> {
             path: path.to_path_buf(),
         })
     }
+}
+
+/// One line per V4L2 device on this machine, with the formats it offers where this build
+/// can ask (feature `v4l`), for `postbooth doctor`.
+pub fn survey() -> Vec<String> {
+    #[cfg(feature = "v4l")]
+    {
+        v4l2::list()
+            .into_iter()
+            .map(|(path, formats)| match formats {
+                Ok(formats) => format!("{path}: {}", describe_formats(&formats)),
+                Err(e) => format!("{path}: {e}"),
+            })
+            .collect()
+    }
+    #[cfg(not(feature = "v4l"))]
+    {
+        let mut found: Vec<String> = std::fs::read_dir("/dev")
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("video"))
+                    .map(|n| format!("/dev/{n}"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        if !found.is_empty() {
+            found.push("(formats shown by a build with --features v4l)".into());
+        }
+        found
+    }
+}
+
+/// "MJPG 1920x1080 1280x720, YUYV 640x480", for `doctor`.
+pub fn describe_formats(formats: &[negotiate::FormatDesc]) -> String {
+    if formats.is_empty() {
+        return "no capture formats".into();
+    }
+    formats
+        .iter()
+        .map(|d| match &d.sizes {
+            negotiate::Sizes::Discrete(sizes) => {
+                let sizes: Vec<String> = sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+                format!("{} {}", d.fourcc, sizes.join(" "))
+            }
+            negotiate::Sizes::Stepwise { min, max, .. } => {
+                format!("{} {}x{}..{}x{}", d.fourcc, min.0, min.1, max.0, max.1)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The opener of a build without V4L2 support.
