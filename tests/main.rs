@@ -6,4 +6,5 @@ mod bad_input;
 mod cli_contract;
 mod crash;
 mod exactly_once;
+mod post_kinds;
 mod screens;

@@ -17,6 +17,12 @@ pub enum Screen {
     /// The moment of the photo (the display flashes).
     Smile,
     Saving,
+    /// Carousel mode: the next shot (`shot` of `of`) is taken in `secs` seconds.
+    Countdown {
+        secs: u32,
+        shot: usize,
+        of: usize,
+    },
     /// The photo is durable (file and record on disk).
     Saved,
     Publishing {
@@ -69,6 +75,9 @@ pub fn lines(status: &Status) -> [String; 2] {
         Screen::Countdown(n) => (format!("{n}..."), String::new()),
         Screen::Smile => ("Smile!".to_string(), String::new()),
         Screen::Saving => ("Saving...".to_string(), String::new()),
+        Screen::Countdown { secs, shot, of } => {
+            (format!("Photo {shot} of {of} in {secs}"), String::new())
+        }
         Screen::Saved => ("Saved \u{2713}".to_string(), waiting),
         Screen::Publishing { n, of } => (format!("Posting {n} of {of}"), String::new()),
         Screen::Posted { .. } => ("Posted \u{2713}".to_string(), waiting),
@@ -94,6 +103,11 @@ mod tests {
             Screen::Countdown(3),
             Screen::Smile,
             Screen::Saving,
+            Screen::Countdown {
+                secs: 3,
+                shot: 10,
+                of: 10,
+            },
             Screen::Saved,
             Screen::Publishing { n: 2, of: 9 },
             Screen::Posted { permalink: None },
