@@ -6,5 +6,6 @@ mod bad_input;
 mod cli_contract;
 mod crash;
 mod exactly_once;
+mod hardware;
 mod post_kinds;
 mod screens;

@@ -12,14 +12,19 @@ use std::path::PathBuf;
 const SCALE: u32 = 3;
 const PERMALINK: &str = "https://www.instagram.com/p/C0dEfGhIjKl/";
 
+fn countdown(secs: u32, shot: usize, of: usize) -> Screen {
+    Screen::Countdown { secs, shot, of }
+}
+
 /// Every screen the booth can show, with a file name.
 pub fn gallery() -> Vec<(&'static str, Status)> {
     let s = |screen, waiting| Status { screen, waiting };
     vec![
         ("idle", s(Screen::Idle, 0)),
-        ("countdown-3", s(Screen::Countdown(3), 0)),
-        ("countdown-2", s(Screen::Countdown(2), 0)),
-        ("countdown-1", s(Screen::Countdown(1), 0)),
+        ("countdown-3", s(countdown(3, 1, 1), 0)),
+        ("countdown-2", s(countdown(2, 1, 1), 0)),
+        ("countdown-1", s(countdown(1, 1, 1), 0)),
+        ("countdown-carousel", s(countdown(3, 2, 4), 0)),
         ("smile", s(Screen::Smile, 0)),
         ("saving", s(Screen::Saving, 0)),
         ("saved", s(Screen::Saved, 3)),

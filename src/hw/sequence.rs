@@ -79,7 +79,11 @@ impl Sequence {
     /// The screen for a phase; `None` where the shooter or the publisher decide.
     pub fn screen(phase: Phase) -> Option<Screen> {
         match phase {
-            Phase::Countdown(n) => Some(Screen::Countdown(n)),
+            Phase::Countdown(secs) => Some(Screen::Countdown {
+                secs,
+                shot: 1,
+                of: 1,
+            }),
             Phase::Smile => Some(Screen::Smile),
             Phase::Idle | Phase::Capturing => None,
         }
@@ -89,6 +93,14 @@ impl Sequence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn countdown(secs: u32) -> Screen {
+        Screen::Countdown {
+            secs,
+            shot: 1,
+            of: 1,
+        }
+    }
 
     #[test]
     fn a_press_runs_the_countdown_then_the_capture() {
@@ -112,12 +124,7 @@ mod tests {
         let screens: Vec<Screen> = phases.into_iter().filter_map(Sequence::screen).collect();
         assert_eq!(
             screens,
-            vec![
-                Screen::Countdown(3),
-                Screen::Countdown(2),
-                Screen::Countdown(1),
-                Screen::Smile
-            ]
+            vec![countdown(3), countdown(2), countdown(1), Screen::Smile]
         );
     }
 

@@ -193,7 +193,7 @@ pub async fn run_leds(cfg: TriggerConfig, mut status: watch::Receiver<Status>) {
 /// (ready, busy) for a screen.
 pub fn leds_for(screen: &Screen) -> (bool, bool) {
     match screen {
-        Screen::Countdown(_) | Screen::Smile | Screen::Saving => (false, true),
+        Screen::Countdown { .. } | Screen::Smile | Screen::Saving => (false, true),
         Screen::CameraMissing | Screen::DiskFull | Screen::Error(_) => (false, false),
         _ => (true, false),
     }
@@ -206,7 +206,14 @@ mod tests {
     #[test]
     fn leds_follow_the_screens() {
         assert_eq!(leds_for(&Screen::Idle), (true, false));
-        assert_eq!(leds_for(&Screen::Countdown(2)), (false, true));
+        assert_eq!(
+            leds_for(&Screen::Countdown {
+                secs: 2,
+                shot: 1,
+                of: 1
+            }),
+            (false, true)
+        );
         assert_eq!(leds_for(&Screen::Saving), (false, true));
         assert_eq!(leds_for(&Screen::Saved), (true, false));
         assert_eq!(leds_for(&Screen::CameraMissing), (false, false));

@@ -12,12 +12,10 @@ use tokio::sync::watch;
 pub enum Screen {
     /// Waiting for someone to press the button.
     Idle,
-    /// Seconds left before the photo is taken.
-    Countdown(u32),
     /// The moment of the photo (the display flashes).
     Smile,
     Saving,
-    /// Carousel mode: the next shot (`shot` of `of`) is taken in `secs` seconds.
+    /// Shot `shot` of `of` (1 of 1 for a single photo) is taken in `secs` seconds.
     Countdown {
         secs: u32,
         shot: usize,
@@ -72,9 +70,11 @@ pub fn lines(status: &Status) -> [String; 2] {
     };
     let (top, bottom) = match &status.screen {
         Screen::Idle => ("Press the button".to_string(), waiting),
-        Screen::Countdown(n) => (format!("{n}..."), String::new()),
         Screen::Smile => ("Smile!".to_string(), String::new()),
         Screen::Saving => ("Saving...".to_string(), String::new()),
+        Screen::Countdown {
+            secs, of: 0 | 1, ..
+        } => (format!("{secs}..."), String::new()),
         Screen::Countdown { secs, shot, of } => {
             (format!("Photo {shot} of {of} in {secs}"), String::new())
         }
@@ -100,7 +100,11 @@ mod tests {
     fn every_screen_has_short_words() {
         let screens = [
             Screen::Idle,
-            Screen::Countdown(3),
+            Screen::Countdown {
+                secs: 3,
+                shot: 1,
+                of: 1,
+            },
             Screen::Smile,
             Screen::Saving,
             Screen::Countdown {

@@ -28,12 +28,18 @@ where
             big(target, "Press", 2, 0)?;
             line(target, "the button", 42)?;
         }
-        Screen::Countdown(n) => {
+        Screen::Countdown { secs, shot, of } => {
             // The glyphs' ink fills rows 4..16 of the 20-row cell: one digit at 4× (48 px of
             // ink) is centred by starting the cell above the top edge.
-            let digits = n.to_string();
-            let scale = if digits.len() == 1 { 4 } else { 3 };
-            big(target, &digits, scale, (H - 12 * scale) / 2 - 4 * scale)?;
+            let digits = secs.to_string();
+            if *of > 1 {
+                // A carousel: the digit a little smaller, which photo it is below.
+                big(target, &digits, 3, 2 - 4 * 3)?;
+                small(target, &format!("photo {shot} of {of}"), 49)?;
+            } else {
+                let scale = if digits.len() == 1 { 4 } else { 3 };
+                big(target, &digits, scale, (H - 12 * scale) / 2 - 4 * scale)?;
+            }
         }
         Screen::Smile => {
             // The flash: the whole panel lit, the word dark.
