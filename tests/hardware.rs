@@ -19,7 +19,11 @@ fn wait_for(what: &str, cond: impl Fn() -> bool, log: impl Fn() -> String) {
 
 fn drawn(screen: Screen) -> Canvas {
     let mut c = Canvas::default();
-    screens::draw(&Status { screen, waiting: 0 }, &mut c).unwrap();
+    let status = Status {
+        screen,
+        ..Status::default()
+    };
+    screens::draw(&status, &mut c).unwrap();
     c
 }
 

@@ -7,5 +7,7 @@ mod cli_contract;
 mod crash;
 mod exactly_once;
 mod hardware;
+mod policy;
 mod post_kinds;
 mod screens;
+mod token;

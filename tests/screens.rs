@@ -18,9 +18,20 @@ fn countdown(secs: u32, shot: usize, of: usize) -> Screen {
 
 /// Every screen the booth can show, with a file name.
 pub fn gallery() -> Vec<(&'static str, Status)> {
-    let s = |screen, waiting| Status { screen, waiting };
+    let s = |screen, waiting| Status {
+        screen,
+        waiting,
+        notice: None,
+    };
     vec![
         ("idle", s(Screen::Idle, 0)),
+        (
+            "idle-notice",
+            Status {
+                notice: Some("Login: 5 days left".into()),
+                ..Status::default()
+            },
+        ),
         ("countdown-3", s(countdown(3, 1, 1), 0)),
         ("countdown-2", s(countdown(2, 1, 1), 0)),
         ("countdown-1", s(countdown(1, 1, 1), 0)),

@@ -24,10 +24,17 @@ where
     target.clear(OFF)?;
     let waiting = waiting_words(status.waiting);
     match &status.screen {
-        Screen::Idle => {
-            big(target, "Press", 2, 0)?;
-            line(target, "the button", 42)?;
-        }
+        Screen::Idle => match &status.notice {
+            // A notice for the operator ("Login: 5 days left") takes the bottom line.
+            Some(notice) if status.waiting == 0 => {
+                two_lines(target, "Press", "the button")?;
+                small(target, notice, 49)?;
+            }
+            _ => {
+                big(target, "Press", 2, 0)?;
+                line(target, "the button", 42)?;
+            }
+        },
         Screen::Countdown { secs, shot, of } => {
             // The glyphs' ink fills rows 4..16 of the 20-row cell: one digit at 4× (48 px of
             // ink) is centred by starting the cell above the top edge.
@@ -355,6 +362,7 @@ mod tests {
                     permalink: Some(link.into()),
                 },
                 waiting: 0,
+                notice: None,
             },
             &mut c,
         )

@@ -208,7 +208,11 @@ mod tests {
     }
 
     fn status(screen: Screen) -> Status {
-        Status { screen, waiting: 0 }
+        Status {
+            screen,
+            waiting: 0,
+            notice: None,
+        }
     }
 
     fn drawn(screen: Screen) -> Canvas {
@@ -268,6 +272,7 @@ mod tests {
         tx.send(Status {
             screen: Screen::Idle,
             waiting: 3,
+            notice: None,
         })
         .unwrap();
         tx.send(status(Screen::Saved)).unwrap();

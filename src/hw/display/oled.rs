@@ -148,6 +148,7 @@ mod tests {
             &Status {
                 screen: Screen::Idle,
                 waiting: 0,
+                notice: None,
             },
             &mut c,
         )
