@@ -197,6 +197,11 @@ impl Simulator {
         self.shared.state().calls()
     }
 
+    /// How many publishes were refused because the quota was used up (code 9, 2207042).
+    pub fn quota_refusals(&self) -> u64 {
+        self.shared.state().quota_refusals()
+    }
+
     /// Faults actually applied, per `Fault::name`.
     pub fn faults_injected(&self) -> BTreeMap<String, u64> {
         self.shared.state().faults()

@@ -228,6 +228,9 @@ pub struct SimState {
     call_times: VecDeque<OffsetDateTime>,
     publishes_by_image: BTreeMap<String, u32>,
     calls: BTreeMap<String, u64>,
+    /// Publishes refused because the quota was used up: a booth that reads its quota first
+    /// should cause none.
+    quota_refusals: u64,
     faults: BTreeMap<String, u64>,
     refuse_comments: bool,
     /// Reported in the usage headers instead of the computed percentage, when set.
@@ -262,6 +265,7 @@ impl SimState {
             call_times: VecDeque::new(),
             publishes_by_image: BTreeMap::new(),
             calls: BTreeMap::new(),
+            quota_refusals: 0,
             faults: BTreeMap::new(),
             refuse_comments: false,
             forced_usage: None,
@@ -716,6 +720,7 @@ impl SimState {
             }
         };
         if self.quota_usage(now) >= self.config.quota_total {
+            self.quota_refusals += 1;
             return Err(GraphError::quota_reached());
         }
         let media_id = self.next_media;
@@ -808,6 +813,10 @@ impl SimState {
     }
 
     // --- counters ---
+
+    pub fn quota_refusals(&self) -> u64 {
+        self.quota_refusals
+    }
 
     pub fn record_call(&mut self, endpoint: &str, now: OffsetDateTime) {
         *self.calls.entry(endpoint.to_string()).or_insert(0) += 1;
