@@ -4,6 +4,7 @@
 
 use crate::config::{Config, DisplayKind, MediaHostKind};
 use crate::control::{self, Request, Response};
+use crate::heartbeat::{self, Beat, Heartbeat};
 use crate::job::Job;
 use crate::media::{s3, serve::ServeHost, MediaHost};
 use crate::pipeline::capture;
@@ -23,6 +24,9 @@ pub struct Daemon {
     pub store: Store,
     pub status: watch::Receiver<Status>,
     shooter: Arc<Shooter>,
+    /// Busy while a photo is being taken and saved.
+    shoot_beat: Beat,
+    heart: Heartbeat,
     wake: Arc<Notify>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -69,6 +73,8 @@ impl Daemon {
             already_taken,
         ));
         let listener = control::bind(&store.control_socket())?;
+        let heart = Heartbeat::new();
+        let shoot_beat = heart.register("taking a photo", heartbeat::SHOOT_LIMIT);
 
         let mut tasks = Vec::new();
         let publisher = Publisher {
@@ -78,12 +84,14 @@ impl Daemon {
             status: status_tx.clone(),
             settings: publisher::Settings::from(&config),
             wake: wake.clone(),
+            beat: heart.register("the publisher", heartbeat::PUBLISHER_LIMIT),
         };
         tasks.push(tokio::spawn(publisher.run(shutdown_rx.clone())));
         tasks.push(tokio::spawn(serve_control(
             listener,
             store.clone(),
             shooter.clone(),
+            shoot_beat.clone(),
             wake.clone(),
             shutdown_rx.clone(),
         )));
@@ -107,6 +115,8 @@ impl Daemon {
             store,
             status: status_rx,
             shooter,
+            shoot_beat,
+            heart,
             wake,
             shutdown: shutdown_tx,
             tasks,
@@ -116,7 +126,18 @@ impl Daemon {
 
     /// Takes a photo; returns once it is durable.
     pub async fn shoot(&self) -> Result<Job, ShootError> {
+        let _working = self.shoot_beat.working();
         self.shooter.shoot().await
+    }
+
+    /// Whether any loop is stuck; what the systemd watchdog pings depend on.
+    pub fn heartbeat(&self) -> Heartbeat {
+        self.heart.clone()
+    }
+
+    /// A receiver that sees `true` once [`stop`](Daemon::stop) begins.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     /// Pokes the publisher (after a retry, or a renewed token).
@@ -187,6 +208,7 @@ async fn serve_control(
     listener: tokio::net::UnixListener,
     store: Store,
     shooter: Arc<Shooter>,
+    shoot_beat: Beat,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -202,9 +224,10 @@ async fn serve_control(
             },
         };
         let (store, shooter, wake) = (store.clone(), shooter.clone(), wake.clone());
+        let beat = shoot_beat.clone();
         tokio::spawn(control::handle_connection(
             stream,
-            move |request| async move { answer(request, &store, &shooter, &wake).await },
+            move |request| async move { answer(request, &store, &shooter, &beat, &wake).await },
         ));
     }
 }
@@ -213,13 +236,17 @@ async fn answer(
     request: Request,
     store: &Store,
     shooter: &Arc<Shooter>,
+    shoot_beat: &Beat,
     wake: &Notify,
 ) -> Response {
     match request {
-        Request::Shoot => match shooter.shoot().await {
-            Ok(job) => Response::jobs(vec![job]),
-            Err(e) => Response::error(e),
-        },
+        Request::Shoot => {
+            let _working = shoot_beat.working();
+            match shooter.shoot().await {
+                Ok(job) => Response::jobs(vec![job]),
+                Err(e) => Response::error(e),
+            }
+        }
         Request::List => match store.blocking(|s| s.jobs()).await {
             Ok(jobs) => Response::jobs(jobs),
             Err(e) => Response::error(e),

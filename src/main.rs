@@ -206,13 +206,17 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// SIGTERM (systemd) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+/// SIGTERM (systemd) or SIGINT (Ctrl-C). The handlers are installed now, not when the future
+/// is first polled: systemd may stop the booth right after READY=1, before `run` waits.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("stopping: no new photos; finishing the save in progress");
     }
-    tracing::info!("stopping: no new photos; finishing the save in progress");
 }

@@ -55,6 +55,9 @@ pub struct Publisher {
     pub settings: Settings,
     /// Poked when a new photo is saved or a person retries a job.
     pub wake: Arc<Notify>,
+    /// Busy while a pass runs, idle while it waits: a pass that never ends stops the
+    /// systemd watchdog pings (see [`crate::heartbeat`]).
+    pub beat: crate::heartbeat::Beat,
 }
 
 /// Why a step did not finish.
@@ -138,6 +141,7 @@ impl Publisher {
                 Some(until) if until > Instant::now() => Some(until - Instant::now()),
                 _ => {
                     paused_until = None;
+                    let _working = self.beat.working();
                     self.work_once(&mut not_before, &mut paused_until).await
                 }
             };

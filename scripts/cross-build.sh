@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# Builds postbooth for the Raspberry Pi targets without Docker, the way CI does:
+#   aarch64-unknown-linux-gnu      (64-bit Raspberry Pi OS; Pi 3/4/5, Zero 2 W)
+#   armv7-unknown-linux-gnueabihf  (32-bit Raspberry Pi OS)
+# and runs the ARM test binary under qemu-user. Users with Docker can use `cross` instead
+# (see Cross.toml); this script is for machines without it.
+#
+# What it installs (idempotent; each step is skipped when already done):
+#   - apt: the arm64/armhf architectures, the cross gcc and libc, clang/libclang-dev (bindgen
+#     for the V4L2 bindings), qemu-user-static and the libraries Debian's rustc links against;
+#   - Debian's own Rust (rustc-web, cargo-web) for the host plus the target standard libraries,
+#     all of ONE pinned version, unpacked with `dpkg -x` into .tools/debian-rust so rustup's
+#     toolchain in /usr or ~/.cargo is left alone. rustup cannot be used for the targets here:
+#     the project promises to build with Debian's rustc 1.85, which is what the boards' own
+#     distribution ships.
+#
+# Usage: scripts/cross-build.sh [--install-only] [--no-tests] [--no-deb] [TARGET...]
+#   TARGET: aarch64 and/or armv7 (default both).
+# Environment:
+#   ARMV7_TESTS=full|smoke  armv7 runs the whole suite (full) or only the unit tests plus the
+#                           CLI contract test (smoke, the default: see "Why armv7 runs a
+#                           subset" below).
+#
+# Why armv7 runs a subset by default: both targets need their own debug build of the test
+# binary (the heaviest build here, ~all dependencies again per target), and qemu-user runs it
+# several times slower than native. The code is the same on both 32- and 64-bit ARM; what
+# differs on armv7 is word size and alignment, which the unit tests (store, job state machine,
+# encode, config) and one end-to-end CLI test exercise. aarch64 runs everything.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TOOLS="$ROOT/.tools"
+RUST_DIR="$TOOLS/debian-rust"
+# Host compiler and target std must be exactly the same version: pin the pair.
+DEBIAN_RUST_VERSION="1.85.0+dfsg3-1~deb12u3"
+DEBIAN_RUST_SERIES="1.85"
+
+install_only=0
+run_tests=1
+build_deb=1
+targets=()
+for arg in "$@"; do
+    case "$arg" in
+        --install-only) install_only=1 ;;
+        --no-tests) run_tests=0 ;;
+        --no-deb) build_deb=0 ;;
+        aarch64 | armv7) targets+=("$arg") ;;
+        -h | --help)
+            sed -n '2,30p' "$0"
+            exit 0
+            ;;
+        *)
+            echo "cross-build.sh: unknown argument '$arg' (see --help)" >&2
+            exit 2
+            ;;
+    esac
+done
+[ ${#targets[@]} -gt 0 ] || targets=(aarch64 armv7)
+ARMV7_TESTS="${ARMV7_TESTS:-smoke}"
+case "$ARMV7_TESTS" in full | smoke) ;; *)
+    echo "cross-build.sh: ARMV7_TESTS must be 'full' or 'smoke', not '$ARMV7_TESTS'" >&2
+    exit 2
+    ;;
+esac
+
+# ---- timing -------------------------------------------------------------------------------
+SCRIPT_START=$(date +%s)
+TIMES=()
+phase_start=0
+phase_name=""
+phase() {
+    phase_end
+    phase_name="$*"
+    phase_start=$(date +%s)
+    echo
+    echo "==== cross-build: $phase_name ===="
+}
+phase_end() {
+    if [ -n "$phase_name" ]; then
+        local took=$(($(date +%s) - phase_start))
+        TIMES+=("$(printf '%5ds  %s' "$took" "$phase_name")")
+        echo "---- $phase_name: ${took}s"
+        phase_name=""
+    fi
+}
+summary() {
+    phase_end
+    echo
+    echo "==== cross-build: time per phase ===="
+    printf '%s\n' "${TIMES[@]}"
+    echo "total: $(($(date +%s) - SCRIPT_START))s"
+}
+trap summary EXIT
+
+triple() {
+    case "$1" in
+        aarch64) echo aarch64-unknown-linux-gnu ;;
+        armv7) echo armv7-unknown-linux-gnueabihf ;;
+    esac
+}
+debarch() {
+    case "$1" in
+        aarch64) echo arm64 ;;
+        armv7) echo armhf ;;
+    esac
+}
+gnu() {
+    case "$1" in
+        aarch64) echo aarch64-linux-gnu ;;
+        armv7) echo arm-linux-gnueabihf ;;
+    esac
+}
+qemu() {
+    case "$1" in
+        aarch64) echo qemu-aarch64-static ;;
+        armv7) echo qemu-arm-static ;;
+    esac
+}
+
+# ---- install ------------------------------------------------------------------------------
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_apt() {
+    local need_update=0 arch
+    for t in "${targets[@]}"; do
+        arch=$(debarch "$t")
+        if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+            as_root dpkg --add-architecture "$arch"
+            need_update=1
+        fi
+    done
+    local pkgs=(qemu-user-static binfmt-support clang libclang-dev file
+        libllvm19 libpcre3 libhttp-parser2.9 libssh2-1)
+    for t in "${targets[@]}"; do
+        case "$t" in
+            aarch64) pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross) ;;
+            armv7) pkgs+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross) ;;
+        esac
+    done
+    local missing=()
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ] && [ $need_update -eq 0 ]; then
+        echo "apt packages already installed"
+        return
+    fi
+    # After adding armhf one security index may fail to download ("Some index files failed
+    # to download") while everything needed is still fetched: do not stop on that alone.
+    as_root apt-get update || echo "apt-get update reported errors; going on (see above)"
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing: ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y --no-install-recommends "${missing[@]}"
+    fi
+}
+
+install_debian_rust() {
+    local stamp="$RUST_DIR/.installed"
+    local want="$DEBIAN_RUST_VERSION ${targets[*]}"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        echo "Debian Rust $DEBIAN_RUST_VERSION already in $RUST_DIR"
+        return
+    fi
+    local v="=$DEBIAN_RUST_VERSION"
+    local pkgs=("rustc-web$v" "cargo-web$v" "libstd-rust-web-dev$v" "libstd-rust-web-$DEBIAN_RUST_SERIES$v")
+    for t in "${targets[@]}"; do
+        local a
+        a=$(debarch "$t")
+        pkgs+=("libstd-rust-web-dev:$a$v" "libstd-rust-web-$DEBIAN_RUST_SERIES:$a$v")
+    done
+    local dl
+    dl=$(mktemp -d)
+    echo "downloading ${pkgs[*]}"
+    (cd "$dl" && apt-get download "${pkgs[@]}")
+    rm -rf "$RUST_DIR"
+    mkdir -p "$RUST_DIR"
+    for f in "$dl"/*.deb; do
+        # Every package of the pair must carry the pinned version.
+        local got
+        got=$(dpkg-deb -f "$f" Version)
+        if [ "$got" != "$DEBIAN_RUST_VERSION" ]; then
+            echo "$(basename "$f") is version $got, expected $DEBIAN_RUST_VERSION" >&2
+            exit 1
+        fi
+        echo "  $(dpkg-deb -f "$f" Package):$(dpkg-deb -f "$f" Architecture) $got"
+        dpkg -x "$f" "$RUST_DIR"
+    done
+    rm -rf "$dl"
+    echo "$want" >"$stamp"
+}
+
+# Debian's rustc, cargo and the target std, on PATH for the rest of the script.
+use_debian_rust() {
+    export PATH="$RUST_DIR/usr/bin:$PATH"
+    export LD_LIBRARY_PATH="$RUST_DIR/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    # rustup's proxies read these; Debian's cargo must not be redirected to rustup's rustc.
+    unset RUSTUP_TOOLCHAIN RUSTC CARGO RUSTDOC
+    export RUSTC="$RUST_DIR/usr/bin/rustc"
+    export RUSTDOC="$RUST_DIR/usr/bin/rustdoc"
+    CARGO_BIN="$RUST_DIR/usr/bin/cargo"
+    # Builds for the boards go to their own directory, apart from the host's target/.
+    export CARGO_TARGET_DIR="$ROOT/target/cross"
+    for t in "${targets[@]}"; do
+        local tr up gnu_prefix
+        tr=$(triple "$t")
+        up=$(echo "$tr" | tr 'a-z-' 'A-Z_')
+        gnu_prefix=$(gnu "$t")
+        export "CARGO_TARGET_${up}_LINKER=$gnu_prefix-gcc"
+        export "CC_${tr//-/_}=$gnu_prefix-gcc"
+        export "AR_${tr//-/_}=$gnu_prefix-ar"
+        # bindgen (v4l2-sys-mit) parses the target's kernel headers, not the host's.
+        export "BINDGEN_EXTRA_CLANG_ARGS_${tr//-/_}=--sysroot=/usr/$gnu_prefix -I/usr/$gnu_prefix/include"
+    done
+}
+
+check_versions() {
+    local host_release
+    host_release=$("$RUSTC" -vV | sed -n 's/^release: //p')
+    echo "rustc:  $("$RUSTC" --version)"
+    echo "cargo:  $("$CARGO_BIN" --version)"
+    local ok=1
+    for t in "${targets[@]}"; do
+        local tr lib
+        tr=$(triple "$t")
+        lib=$(ls "$RUST_DIR/usr/lib/rustlib/$tr/lib/"libstd-*.rlib 2>/dev/null | head -1 || true)
+        if [ -z "$lib" ]; then
+            echo "no standard library for $tr in $RUST_DIR" >&2
+            ok=0
+            continue
+        fi
+        echo "std for $tr: $(basename "$lib")"
+    done
+    case "$host_release" in
+        "$DEBIAN_RUST_SERIES".*) ;;
+        *)
+            echo "Debian rustc is $host_release, expected $DEBIAN_RUST_SERIES.x" >&2
+            ok=0
+            ;;
+    esac
+    # A std built by another compiler is refused by rustc with E0514; compile a tiny crate
+    # for each target to find out now rather than after minutes of building dependencies.
+    local probe
+    probe=$(mktemp -d)
+    echo 'pub fn probe() -> usize { std::mem::size_of::<usize>() }' >"$probe/lib.rs"
+    for t in "${targets[@]}"; do
+        if ! "$RUSTC" --edition 2021 --crate-type lib --target "$(triple "$t")" \
+            -o "$probe/libprobe-$t.rlib" "$probe/lib.rs"; then
+            echo "the $(triple "$t") standard library does not match rustc $host_release" >&2
+            ok=0
+        fi
+    done
+    rm -rf "$probe"
+    [ $ok -eq 1 ] || exit 1
+}
+
+phase "install (apt packages, Debian Rust $DEBIAN_RUST_VERSION)"
+install_apt
+install_debian_rust
+use_debian_rust
+check_versions
+if [ $install_only -eq 1 ]; then
+    exit 0
+fi
