@@ -27,7 +27,9 @@
 # differs on armv7 is word size and alignment, which the unit tests (store, job state machine,
 # encode, config) and one end-to-end CLI test exercise. aarch64 runs everything.
 set -euo pipefail
-
+# The whole script is one block, read completely before it runs: editing the file while it
+# runs cannot change what it does.
+{
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 TOOLS="$ROOT/.tools"
@@ -123,9 +125,13 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# Both targets' tools are installed whichever are built: it costs little, and keeps the
+# installed state (and its stamp) the same for every invocation.
+ALL_TARGETS=(aarch64 armv7)
+
 install_apt() {
     local need_update=0 arch
-    for t in "${targets[@]}"; do
+    for t in "${ALL_TARGETS[@]}"; do
         arch=$(debarch "$t")
         if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
             as_root dpkg --add-architecture "$arch"
@@ -134,7 +140,7 @@ install_apt() {
     done
     local pkgs=(qemu-user-static binfmt-support clang libclang-dev file
         libllvm19 libpcre3 libhttp-parser2.9 libssh2-1)
-    for t in "${targets[@]}"; do
+    for t in "${ALL_TARGETS[@]}"; do
         case "$t" in
             aarch64) pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross) ;;
             armv7) pkgs+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross) ;;
@@ -160,20 +166,22 @@ install_apt() {
 
 install_debian_rust() {
     local stamp="$RUST_DIR/.installed"
-    local want="$DEBIAN_RUST_VERSION ${targets[*]}"
+    local want="$DEBIAN_RUST_VERSION ${ALL_TARGETS[*]}"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         echo "Debian Rust $DEBIAN_RUST_VERSION already in $RUST_DIR"
         return
     fi
     local v="=$DEBIAN_RUST_VERSION"
     local pkgs=("rustc-web$v" "cargo-web$v" "libstd-rust-web-dev$v" "libstd-rust-web-$DEBIAN_RUST_SERIES$v")
-    for t in "${targets[@]}"; do
+    for t in "${ALL_TARGETS[@]}"; do
         local a
         a=$(debarch "$t")
         pkgs+=("libstd-rust-web-dev:$a$v" "libstd-rust-web-$DEBIAN_RUST_SERIES:$a$v")
     done
     local dl
     dl=$(mktemp -d)
+    # apt-get download drops privileges to _apt, which must be able to write here.
+    chmod 755 "$dl"
     echo "downloading ${pkgs[*]}"
     (cd "$dl" && apt-get download "${pkgs[@]}")
     rm -rf "$RUST_DIR"
@@ -192,6 +200,8 @@ install_debian_rust() {
     rm -rf "$dl"
     echo "$want" >"$stamp"
 }
+
+ORIG_PATH="$PATH"
 
 # Debian's rustc, cargo and the target std, on PATH for the rest of the script.
 use_debian_rust() {
@@ -265,3 +275,122 @@ check_versions
 if [ $install_only -eq 1 ]; then
     exit 0
 fi
+
+# The cargo features that switch on the board's hardware (camera bindings need bindgen, which
+# this script installs). Only the ones Cargo.toml defines are used.
+HARDWARE_FEATURES=(v4l)
+feature_args=()
+defined_features="$(python3 - "$ROOT/Cargo.toml" <<'PY'
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    print(" ".join(tomllib.load(f).get("features", {})))
+PY
+)"
+wanted=()
+for f in "${HARDWARE_FEATURES[@]}"; do
+    if [[ " $defined_features " == *" $f "* ]]; then wanted+=("$f"); fi
+done
+if [ ${#wanted[@]} -gt 0 ]; then
+    feature_args=(--features "$(IFS=,; echo "${wanted[*]}")")
+fi
+echo "hardware features: ${wanted[*]:-(none defined in Cargo.toml yet)}"
+
+# Tests that cannot run under qemu-user, each with the reason printed when it is skipped.
+# Format: "<test name filter>|<reason>".
+QEMU_SKIPS=()
+
+cargo_cross() {
+    "$CARGO_BIN" "$@" --locked --target "$(triple "$t")" "${feature_args[@]}"
+}
+
+release_bin() { echo "$CARGO_TARGET_DIR/$(triple "$1")/release/postbooth"; }
+
+for t in "${targets[@]}"; do
+    tr=$(triple "$t")
+    q=$(qemu "$t")
+    sysroot="/usr/$(gnu "$t")"
+
+    phase "$t: release build ($tr)"
+    cargo_cross build --release --bin postbooth
+    bin=$(release_bin "$t")
+    file "$bin"
+    size=$(stat -c %s "$bin")
+    echo "size: $size bytes ($(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }') MiB), stripped by the release profile"
+    if [ "$t" = aarch64 ]; then
+        if [ "$size" -le $((8 * 1048576)) ]; then
+            echo "aarch64 binary is within the 8 MiB goal"
+        else
+            echo "WARNING: aarch64 binary is above the 8 MiB goal"
+        fi
+    fi
+
+    phase "$t: release binary under $q (version, demo)"
+    "$q" -L "$sysroot" "$bin" --version
+    demo_out=$("$q" -L "$sysroot" "$bin" demo --shots 2 --json)
+    echo "$demo_out"
+    python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+jobs = [j for j in d.get("jobs", []) if j.get("media_id")]
+if len(jobs) != 2:
+    sys.exit("demo under qemu: expected 2 published jobs, got %d" % len(jobs))
+print("demo under qemu: 2 photos published")
+' "$demo_out"
+
+    if [ $run_tests -eq 0 ]; then
+        continue
+    fi
+    if [ "$t" = armv7 ] && [ "$ARMV7_TESTS" = smoke ]; then
+        echo "armv7: ARMV7_TESTS=smoke, so the test suite is not built for armv7 (the release"
+        echo "binary's demo above ran the whole capture/save/publish flow under qemu-arm);"
+        echo "ARMV7_TESTS=full builds and runs everything, as for aarch64"
+        continue
+    fi
+
+    phase "$t: test build (debug, no debuginfo)"
+    # No debuginfo: the same checks, a much smaller and faster build for a second architecture.
+    json=$(mktemp)
+    CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0 \
+        cargo_cross test --all-targets --no-run --message-format=json-render-diagnostics >"$json"
+    mapfile -t test_bins < <(python3 - "$json" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        m = json.loads(line)
+    except json.JSONDecodeError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
+        print(m["executable"])
+PY
+    )
+    rm -f "$json"
+    printf 'test binary: %s\n' "${test_bins[@]}"
+
+    phase "$t: test suite under $q -L $sysroot"
+    skip_args=()
+    for s in "${QEMU_SKIPS[@]}"; do
+        name="${s%%|*}"
+        echo "SKIPPED under qemu-user: $name: ${s#*|}"
+        skip_args+=(--skip "$name")
+    done
+    for exe in "${test_bins[@]}"; do
+        echo "---- $(basename "$exe")"
+        file "$exe" | sed 's/, BuildID[^,]*//'
+        # The suite starts the ARM postbooth binary itself: through qemu, as the kernel here
+        # has no binfmt_misc entry for ARM. Child processes find the ARM libraries through
+        # QEMU_LD_PREFIX. The crash test runs fewer cycles (emulation is slow; the native
+        # run in scripts/test.sh does the full 200).
+        QEMU_LD_PREFIX="$sysroot" POSTBOOTH_TEST_RUNNER="$q" \
+            POSTBOOTH_CRASH_CYCLES="${POSTBOOTH_CRASH_CYCLES:-25}" \
+            "$q" -L "$sysroot" "$exe" --test-threads=2 "${skip_args[@]}"
+    done
+done
+
+if [ $build_deb -eq 1 ]; then
+    phase "packages: .deb for ${targets[*]} (cargo-deb)"
+    # cargo-deb is a host tool: built with the host's cargo (rustup's), not Debian's.
+    env -u RUSTC -u RUSTDOC -u LD_LIBRARY_PATH PATH="$ORIG_PATH" \
+        "$ROOT/scripts/package-deb.sh" "${targets[@]}"
+fi
+exit 0
+}

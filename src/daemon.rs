@@ -84,7 +84,12 @@ impl Daemon {
             status: status_tx.clone(),
             settings: publisher::Settings::from(&config),
             wake: wake.clone(),
-            beat: heart.register("the publisher", heartbeat::PUBLISHER_LIMIT),
+            beat: heart.register(
+                "the publisher",
+                heartbeat::publisher_limit(Duration::from_secs(
+                    config.instagram.request_timeout_secs,
+                )),
+            ),
         };
         tasks.push(tokio::spawn(publisher.run(shutdown_rx.clone())));
         tasks.push(tokio::spawn(serve_control(

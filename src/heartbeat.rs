@@ -10,9 +10,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long the publisher may spend on one pass (a few Graph API calls and an upload, each
-/// with its own timeout) before it counts as stuck.
-pub const PUBLISHER_LIMIT: Duration = Duration::from_secs(15 * 60);
+/// How long the publisher may spend on one pass before it counts as stuck. A pass is a handful
+/// of Graph API calls (stage, create, poll, publish, permalink, comment), each bounded by
+/// `request_timeout`: allow twelve of them, and never less than 15 minutes.
+pub fn publisher_limit(request_timeout: Duration) -> Duration {
+    request_timeout
+        .checked_mul(12)
+        .unwrap_or(Duration::MAX)
+        .max(Duration::from_secs(15 * 60))
+}
+
 /// How long taking and saving one photo may take (camera, encode, fsync).
 pub const SHOOT_LIMIT: Duration = Duration::from_secs(3 * 60);
 
@@ -161,6 +168,18 @@ mod tests {
                 .unwrap()
                 .name,
             "shoot"
+        );
+    }
+
+    #[test]
+    fn publisher_limit_grows_with_the_request_timeout() {
+        assert_eq!(
+            publisher_limit(Duration::from_secs(30)),
+            Duration::from_secs(900)
+        );
+        assert_eq!(
+            publisher_limit(Duration::from_secs(120)),
+            Duration::from_secs(1440)
         );
     }
 

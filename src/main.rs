@@ -83,11 +83,14 @@ fn init_logging(demo: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    // The journal stamps each line itself.
+    // Colours only for a person at a terminal: the journal, log files and pipes get plain text.
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal();
+    // The journal stamps each line itself (JOURNAL_STREAM is set when stderr goes to it).
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         builder.without_time().with_ansi(false).init();
     } else {
-        builder.init();
+        builder.with_ansi(ansi).init();
     }
 }
 

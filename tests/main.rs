@@ -5,5 +5,6 @@ mod helper;
 mod bad_input;
 mod cli_contract;
 mod crash;
+mod deploy;
 mod exactly_once;
 mod notify;

@@ -140,12 +140,32 @@ fn abstract_notify_socket_gets_ready() {
     );
     let socket = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(&name).unwrap()).unwrap();
     let listener = Listener::new(socket, b.dir.path().join("notify.log"));
-    let mut daemon = b.spawn_daemon("notify", &[("NOTIFY_SOCKET", &format!("@{name}"))]);
+    // As under systemd: stderr goes to the journal, which says so with JOURNAL_STREAM.
+    let mut daemon = b.spawn_daemon(
+        "notify",
+        &[
+            ("NOTIFY_SOCKET", &format!("@{name}")),
+            ("JOURNAL_STREAM", "8:12345"),
+        ],
+    );
     listener.until("READY=1");
     // SIGTERM right after READY=1 is a clean stop, as systemd may send it at once.
     let status = daemon.terminate();
     assert!(status.success(), "exit {status}:\n{}", listener.log());
     listener.until("STOPPING=1");
+    // Journal lines: plain text, no time stamp (the journal adds its own), one per event.
+    let log = listener.log();
+    assert!(log.contains("postbooth is running"), "{log}");
+    for line in log.lines() {
+        assert!(
+            !line.contains('\u{1b}'),
+            "colour codes in the journal: {line:?}"
+        );
+        assert!(
+            !line.starts_with(|c: char| c.is_ascii_digit()),
+            "time stamp in the journal: {line:?}"
+        );
+    }
 }
 
 #[test]
