@@ -8,3 +8,4 @@ mod crash;
 mod deploy;
 mod exactly_once;
 mod notify;
+mod post_kinds;
