@@ -8,6 +8,7 @@ use crate::heartbeat::{self, Beat, Heartbeat};
 use crate::job::Job;
 use crate::media::{s3, serve::ServeHost, MediaHost};
 use crate::pipeline::capture;
+use crate::publish::gate::Gate;
 use crate::publish::graph::{GraphClient, Token};
 use crate::publish::publisher::{self, Publisher};
 use crate::shoot::{ShootError, Shooter};
@@ -23,9 +24,7 @@ use tracing::{info, warn};
 pub struct Daemon {
     pub store: Store,
     pub status: watch::Receiver<Status>,
-    shooter: Arc<Shooter>,
-    /// Busy while a photo is being taken and saved.
-    shoot_beat: Beat,
+    shooter: Watched,
     heart: Heartbeat,
     wake: Arc<Notify>,
     shutdown: watch::Sender<bool>,
@@ -74,12 +73,17 @@ impl Daemon {
         ));
         let listener = control::bind(&store.control_socket())?;
         let heart = Heartbeat::new();
-        let shoot_beat = heart.register("taking a photo", heartbeat::SHOOT_LIMIT);
+        let shooter = Watched {
+            shooter,
+            beat: heart.register("taking a photo", heartbeat::SHOOT_LIMIT),
+        };
 
         let mut tasks = Vec::new();
+        let gate = Arc::new(Gate::new(graph.clone(), &config));
         let publisher = Publisher {
+            gate: gate.clone(),
             store: store.clone(),
-            graph,
+            graph: graph.clone(),
             media,
             status: status_tx.clone(),
             settings: publisher::Settings::from(&config),
@@ -92,11 +96,21 @@ impl Daemon {
             ),
         };
         tasks.push(tokio::spawn(publisher.run(shutdown_rx.clone())));
+        let reload_token = Arc::new(Notify::new());
+        tasks.push(tokio::spawn(crate::publish::token_keeper::run(
+            config.clone(),
+            graph.clone(),
+            status_tx.clone(),
+            wake.clone(),
+            reload_token.clone(),
+            shutdown_rx.clone(),
+        )));
         tasks.push(tokio::spawn(serve_control(
             listener,
+            reload_token,
+            gate.clone(),
             store.clone(),
             shooter.clone(),
-            shoot_beat.clone(),
             wake.clone(),
             shutdown_rx.clone(),
         )));
@@ -120,7 +134,6 @@ impl Daemon {
             store,
             status: status_rx,
             shooter,
-            shoot_beat,
             heart,
             wake,
             shutdown: shutdown_tx,
@@ -131,7 +144,6 @@ impl Daemon {
 
     /// Takes a photo; returns once it is durable.
     pub async fn shoot(&self) -> Result<Job, ShootError> {
-        let _working = self.shoot_beat.working();
         self.shooter.shoot().await
     }
 
@@ -153,13 +165,28 @@ impl Daemon {
     /// Stops taking photos, lets a save in progress finish, stops the publisher where it
     /// stands (every state is already durable) and returns.
     pub async fn stop(self) {
-        self.shooter.close().await;
+        self.shooter.shooter.close().await;
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
         }
         let _ = std::fs::remove_file(self.store.control_socket());
         info!("postbooth stopped");
+    }
+}
+
+/// The shooter with its heartbeat: busy while a photo is being taken and saved, so a camera
+/// or disk that hangs stops the systemd watchdog pings.
+#[derive(Clone)]
+struct Watched {
+    shooter: Arc<Shooter>,
+    beat: Beat,
+}
+
+impl Watched {
+    async fn shoot(&self) -> Result<Job, ShootError> {
+        let _working = self.beat.working();
+        self.shooter.shoot().await
     }
 }
 
@@ -211,9 +238,10 @@ async fn media_host(
 /// Answers the control socket until shutdown.
 async fn serve_control(
     listener: tokio::net::UnixListener,
+    reload_token: Arc<Notify>,
+    gate: Arc<Gate>,
     store: Store,
-    shooter: Arc<Shooter>,
-    shoot_beat: Beat,
+    shooter: Watched,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -228,11 +256,18 @@ async fn serve_control(
                 }
             },
         };
-        let (store, shooter, wake) = (store.clone(), shooter.clone(), wake.clone());
-        let beat = shoot_beat.clone();
+        let (store, shooter, wake, gate) =
+            (store.clone(), shooter.clone(), wake.clone(), gate.clone());
+        let reload_token = reload_token.clone();
         tokio::spawn(control::handle_connection(
             stream,
-            move |request| async move { answer(request, &store, &shooter, &beat, &wake).await },
+            move |request| async move {
+                if matches!(request, Request::ReloadToken) {
+                    reload_token.notify_one();
+                    return Response::count(0);
+                }
+                answer(request, &store, &shooter, &wake, &gate).await
+            },
         ));
     }
 }
@@ -240,20 +275,20 @@ async fn serve_control(
 async fn answer(
     request: Request,
     store: &Store,
-    shooter: &Arc<Shooter>,
-    shoot_beat: &Beat,
+    shooter: &Watched,
     wake: &Notify,
+    gate: &Gate,
 ) -> Response {
     match request {
-        Request::Shoot => {
-            let _working = shoot_beat.working();
-            match shooter.shoot().await {
-                Ok(job) => Response::jobs(vec![job]),
-                Err(e) => Response::error(e),
-            }
-        }
+        Request::Shoot => match shooter.shoot().await {
+            Ok(job) => Response::jobs(vec![job]),
+            Err(e) => Response::error(e),
+        },
         Request::List => match store.blocking(|s| s.jobs()).await {
-            Ok(jobs) => Response::jobs(jobs),
+            Ok(jobs) => Response {
+                publishing: Some(gate.info()),
+                ..Response::jobs(jobs)
+            },
             Err(e) => Response::error(e),
         },
         Request::Retry { id, all_failed } => {
@@ -270,5 +305,6 @@ async fn answer(
             Ok(job) => Response::jobs(vec![job]),
             Err(e) => Response::error(e),
         },
+        Request::ReloadToken => Response::count(0),
     }
 }

@@ -314,6 +314,7 @@ mod tests {
         let status = Status {
             screen: Screen::Idle,
             waiting: 2,
+            ..Status::default()
         };
         assert_eq!(status_text(&status), "Press the button; 2 photos waiting");
         assert_eq!(status_text(&Status::default()), "Press the button");

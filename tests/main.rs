@@ -8,4 +8,6 @@ mod crash;
 mod deploy;
 mod exactly_once;
 mod notify;
+mod policy;
 mod post_kinds;
+mod token;
