@@ -77,7 +77,7 @@ for t in "${targets[@]}"; do
     rm -rf "$work"
     if command -v lintian >/dev/null; then
         echo "---- lintian (reported, not enforced)"
-        lintian --no-tag-display-limit "$deb" || true
+        lintian --tag-display-limit 0 "$deb" || true
     fi
 done
 echo

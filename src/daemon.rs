@@ -165,7 +165,7 @@ impl Daemon {
     /// Stops taking photos, lets a save in progress finish, stops the publisher where it
     /// stands (every state is already durable) and returns.
     pub async fn stop(self) {
-        self.shooter.shooter.close().await;
+        self.shooter.close().await;
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
@@ -181,6 +181,14 @@ impl Daemon {
 struct Watched {
     shooter: Arc<Shooter>,
     beat: Beat,
+}
+
+/// Everything else (closing, posting a video) goes straight to the shooter.
+impl std::ops::Deref for Watched {
+    type Target = Arc<Shooter>;
+    fn deref(&self) -> &Arc<Shooter> {
+        &self.shooter
+    }
 }
 
 impl Watched {
