@@ -317,25 +317,25 @@ for t in "${targets[@]}"; do
     sysroot="/usr/$(gnu "$t")"
 
     if [ $build_release -eq 1 ]; then
-    phase "$t: release build ($tr)"
-    cargo_cross build --release --bin postbooth
-    bin=$(release_bin "$t")
-    file "$bin"
-    size=$(stat -c %s "$bin")
-    echo "size: $size bytes ($(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }') MiB), stripped by the release profile"
-    if [ "$t" = aarch64 ]; then
-        if [ "$size" -le $((8 * 1048576)) ]; then
-            echo "aarch64 binary is within the 8 MiB goal"
-        else
-            echo "WARNING: aarch64 binary is above the 8 MiB goal"
+        phase "$t: release build ($tr)"
+        cargo_cross build --release --bin postbooth
+        bin=$(release_bin "$t")
+        file "$bin"
+        size=$(stat -c %s "$bin")
+        echo "size: $size bytes ($(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }') MiB), stripped by the release profile"
+        if [ "$t" = aarch64 ]; then
+            if [ "$size" -le $((8 * 1048576)) ]; then
+                echo "aarch64 binary is within the 8 MiB goal"
+            else
+                echo "WARNING: aarch64 binary is above the 8 MiB goal"
+            fi
         fi
-    fi
 
-    phase "$t: release binary under $q (version, demo)"
-    "$q" -L "$sysroot" "$bin" --version
-    demo_out=$("$q" -L "$sysroot" "$bin" demo --shots 2 --json)
-    echo "$demo_out"
-    python3 -c '
+        phase "$t: release binary under $q (version, demo)"
+        "$q" -L "$sysroot" "$bin" --version
+        demo_out=$("$q" -L "$sysroot" "$bin" demo --shots 2 --json)
+        echo "$demo_out"
+        python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])
 jobs = [j for j in d.get("jobs", []) if j.get("media_id")]
