@@ -23,6 +23,7 @@ pub mod demo;
 pub mod doctor;
 pub mod failpoint;
 pub mod heartbeat;
+pub mod hw;
 pub mod job;
 pub mod media;
 pub mod notify;
