@@ -1,6 +1,7 @@
 //! One integration test binary (faster to build than many). Each module is one concern.
 
 mod helper;
+mod powercut;
 
 mod bad_input;
 mod cli_contract;
