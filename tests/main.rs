@@ -6,4 +6,7 @@ mod powercut;
 mod bad_input;
 mod cli_contract;
 mod crash;
+mod disk_full;
 mod exactly_once;
+mod io_errors;
+mod power_cut;

@@ -97,6 +97,16 @@ impl Drop for ServeHost {
     }
 }
 
+/// Does the file at `path` hash to `key`? (Photos are a few MB: read whole.)
+async fn matches_key(path: &Path, key: &str) -> io::Result<bool> {
+    use sha2::{Digest, Sha256};
+    match tokio::fs::read(path).await {
+        Ok(bytes) => Ok(hex::encode(Sha256::digest(&bytes)) == key),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 fn check_key(key: &str) -> Result<(), MediaError> {
     if is_valid_key(key) {
         Ok(())
@@ -113,8 +123,19 @@ impl MediaHost for ServeHost {
         Box::pin(async move {
             let dest = self.file_for(key)?;
             if tokio::fs::try_exists(&dest).await? {
-                // The name is the content hash, so an existing file already has these bytes.
-                return Ok(());
+                // The name is the content hash, so an existing copy should have these bytes;
+                // but staged copies are never fsync'd, and a power cut can leave one torn or
+                // empty under its final name (the power-cut test found it being posted).
+                // Check, and stage again if it does not match.
+                if matches_key(&dest, key).await? {
+                    return Ok(());
+                }
+                tracing::warn!(file = %dest.display(), "a staged copy does not match its sha256 (torn by a power cut?): staging it again");
+                match tokio::fs::remove_file(&dest).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(MediaError::Io(e)),
+                }
             }
             match tokio::fs::hard_link(path, &dest).await {
                 Ok(()) => Ok(()),
@@ -270,6 +291,29 @@ mod tests {
         assert_eq!(
             head.headers()["content-length"],
             bytes.len().to_string().as_str()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_torn_staged_copy_is_staged_again() {
+        // A power cut can leave an unsynced copy empty or torn under its final name.
+        let tmp = tempfile::tempdir().unwrap();
+        let (key, path, bytes) = photo(tmp.path(), 5);
+        let h = host(tmp.path(), "http://placeholder").await;
+        let staged = tmp.path().join("public").join(format!("{key}.jpg"));
+        std::fs::write(&staged, &bytes[..bytes.len() / 2]).unwrap();
+        h.stage(&key, &path).await.unwrap();
+        assert!(
+            std::fs::read(&staged).unwrap() == bytes,
+            "torn copy replaced"
+        );
+        // (The staged copy may be a hard link to the photo: replace it, do not truncate it.)
+        std::fs::remove_file(&staged).unwrap();
+        std::fs::write(&staged, b"").unwrap();
+        h.stage(&key, &path).await.unwrap();
+        assert!(
+            std::fs::read(&staged).unwrap() == bytes,
+            "empty copy replaced"
         );
     }
 

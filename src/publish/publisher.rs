@@ -239,12 +239,17 @@ impl Publisher {
             StepError::Media(MediaError::Io(io)) if io.kind() == std::io::ErrorKind::NotFound => {
                 Response::Advance(Outcome::BlobMissing)
             }
+            // The store cannot record states (disk full, I/O errors): every job would hit the
+            // same wall, and a retry that cannot record its progress repeats its side effects
+            // (the disk-full test saw 400 containers burnt in seconds). Pause them all.
+            StepError::Store(store) => Response::Pause(store_screen(store)),
             _ => Response::Retry,
         };
         match response {
             Response::Pause(screen) => {
                 let pause = match screen {
                     Screen::RateLimited => self.rate_limit_pause(),
+                    Screen::DiskFull | Screen::Error(_) => self.store_pause(),
                     _ => self.settings.auth_pause,
                 };
                 error!(job = %job.id, error = %message, pause_secs = pause.as_secs(), "publishing paused for all photos; capture goes on");
@@ -281,6 +286,14 @@ impl Publisher {
                 (job, None)
             }
         }
+    }
+
+    /// After the store failed to record a state: short, since space may come back any moment.
+    fn store_pause(&self) -> Duration {
+        self.settings
+            .backoff_cap
+            .min(Duration::from_secs(30))
+            .max(self.settings.backoff_base)
     }
 
     /// After a rate-limit answer: what Meta's headers ask for, else the backoff cap.
@@ -322,6 +335,11 @@ impl Publisher {
                 self.advance(job, Outcome::Staged { key }).await?;
             }
             Action::CreateContainer { key } => {
+                // A container whose id cannot be recorded is wasted, and the retry would make
+                // another (at most 400 a day per account). So first prove the store can write
+                // now: a full disk or a failing one stops here, before Instagram is called.
+                let copy = job.clone();
+                self.store.blocking(move |s| s.update(&copy)).await?;
                 let url = self.media.public_url(key).await?;
                 let container_id = self.graph.create_container(&url, &job.caption).await?;
                 failpoint::hit("container.created-before-persist");
@@ -440,6 +458,15 @@ impl Publisher {
             .filter_map(|j| j.state.media_id().map(str::to_string))
             .collect();
         pick_media(recent, &job.caption, attempted_at_ms, &claimed).ok_or(StepError::MediaNotListed)
+    }
+}
+
+/// What the display says when the store cannot record a state.
+fn store_screen(e: &StoreError) -> Screen {
+    match e {
+        StoreError::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => Screen::DiskFull,
+        StoreError::DiskFull { .. } | StoreError::CapReached { .. } => Screen::DiskFull,
+        _ => Screen::Error("STORE".into()),
     }
 }
 
