@@ -9,4 +9,5 @@ mod crash;
 mod disk_full;
 mod exactly_once;
 mod io_errors;
+mod post_kinds;
 mod power_cut;

@@ -4,3 +4,4 @@
 pub mod capture;
 pub mod compliance;
 pub mod encode;
+pub mod variants;

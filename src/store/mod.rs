@@ -10,12 +10,40 @@ pub mod sled_store;
 
 use crate::config::StoreConfig;
 use crate::failpoint;
-use crate::job::{Job, JobState};
+use crate::job::{CarouselItem, FirstComment, Job, JobState, PostKind};
 use blobs::BlobDir;
 use sled_store::SledJobStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// One file of a new job (a JPEG, or a Reel's MP4).
+pub struct NewFile<'a> {
+    pub bytes: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+    /// File name extension: "jpg" or "mp4".
+    pub ext: &'static str,
+}
+
+impl<'a> NewFile<'a> {
+    pub fn jpeg(bytes: &'a [u8], width: u32, height: u32) -> Self {
+        Self {
+            bytes,
+            width,
+            height,
+            ext: "jpg",
+        }
+    }
+}
+
+/// What [`Store::save_job`] needs to make a job.
+pub struct NewJob<'a> {
+    pub files: Vec<NewFile<'a>>,
+    pub caption: String,
+    pub kind: PostKind,
+    pub first_comment: Option<String>,
+}
 
 /// The queue of jobs, narrow on purpose so sled stays an implementation detail.
 /// Every method returns only once its change is durable. Methods block: call them from
@@ -157,6 +185,8 @@ impl Store {
                     attempts: 0,
                     restages: 0,
                     last_error: None,
+                    kind: crate::job::PostKind::Photo,
+                    first_comment: None,
                 },
             };
             tracing::warn!(job = %job.id, state = job.state.name(), "adopting a saved photo that had no queue record");
@@ -165,7 +195,8 @@ impl Store {
         }
         for mut job in records {
             let needs_photo = job.state.is_pending() && !job.state.is_published();
-            if needs_photo && !self.inner.blobs.exists(&job.blob) {
+            let missing = job.blobs().into_iter().any(|b| !self.inner.blobs.exists(b));
+            if needs_photo && missing {
                 tracing::error!(job = %job.id, file = %job.blob.file, "the photo file of a queued job is missing; marking it failed");
                 job.advance(&crate::job::Outcome::BlobMissing)
                     .expect("a pending unpublished job can always fail");
@@ -191,6 +222,11 @@ impl Store {
 
     pub fn photo_path(&self, job: &Job) -> PathBuf {
         self.inner.blobs.path(&job.blob)
+    }
+
+    /// Where one of a job's files is (a carousel has several).
+    pub fn blob_path(&self, blob: &crate::job::BlobInfo) -> PathBuf {
+        self.inner.blobs.path(blob)
     }
 
     /// Refuses a new photo of `incoming` bytes if the disk or the configured cap is too full.
@@ -225,18 +261,50 @@ impl Store {
         height: u32,
         caption: String,
     ) -> Result<Job, StoreError> {
-        self.check_space(jpeg.len() as u64)?;
+        self.save_job(NewJob {
+            files: vec![NewFile::jpeg(jpeg, width, height)],
+            caption,
+            kind: PostKind::Photo,
+            first_comment: None,
+        })
+    }
+
+    /// Saves a new job of any kind: every file and the sidecar durable first, then the record.
+    /// A carousel's items become [`crate::job::CarouselItem`]s in file order.
+    pub fn save_job(&self, new: NewJob<'_>) -> Result<Job, StoreError> {
+        let incoming: u64 = new.files.iter().map(|f| f.bytes.len() as u64).sum();
+        self.check_space(incoming)?;
         let id = Uuid::now_v7();
-        let blob = self.inner.blobs.write(id, jpeg, width, height)?;
+        let mut blobs = Vec::with_capacity(new.files.len());
+        for (index, file) in new.files.iter().enumerate() {
+            let name = BlobDir::item_file_name(id, index, file.ext);
+            blobs.push(
+                self.inner
+                    .blobs
+                    .write_named(&name, file.bytes, file.width, file.height)?,
+            );
+        }
+        let first = blobs
+            .first()
+            .cloned()
+            .ok_or_else(|| StoreError::BadRecord("a new job needs at least one file".into()))?;
+        let kind = match new.kind {
+            PostKind::Carousel { .. } => PostKind::Carousel {
+                items: blobs.into_iter().map(CarouselItem::new).collect(),
+            },
+            other => other,
+        };
         let job = Job {
             id,
             created_at_ms: now_ms(),
-            blob,
-            caption,
+            blob: first,
+            caption: new.caption,
             state: JobState::Captured,
             attempts: 0,
             restages: 0,
             last_error: None,
+            kind,
+            first_comment: new.first_comment.map(FirstComment::new),
         };
         self.inner.blobs.write_sidecar(&job)?;
         failpoint::hit("capture.blob-written");
@@ -265,9 +333,12 @@ impl Store {
         self.inner.jobs.get(id)?.ok_or(StoreError::NotFound(id))
     }
 
-    /// Deletes a published photo's file; the record stays for history.
+    /// Deletes a published job's files; the record stays for history.
     pub fn remove_photo(&self, job: &Job) -> Result<(), StoreError> {
-        self.inner.blobs.remove_photo(&job.blob)
+        for blob in job.blobs() {
+            self.inner.blobs.remove_photo(blob)?;
+        }
+        Ok(())
     }
 
     /// `queue drop`: forget a job and its files. A person asked for it.
