@@ -8,6 +8,8 @@ mod cli_contract;
 mod crash;
 mod disk_full;
 mod exactly_once;
+mod fuzz_corpus;
 mod io_errors;
 mod post_kinds;
 mod power_cut;
+mod security;

@@ -199,16 +199,11 @@ async fn serve_photo(
         return StatusCode::NOT_FOUND.into_response();
     };
     let file = dir.join(format!("{key}.jpg"));
-    let result = if method == Method::HEAD {
-        tokio::fs::metadata(&file)
-            .await
-            .map(|m| (m.len(), Body::empty()))
-    } else {
-        // Photos are a few MB at most, so reading whole is simpler than streaming.
-        tokio::fs::read(&file)
-            .await
-            .map(|bytes| (bytes.len() as u64, Body::from(bytes)))
-    };
+    let head = method == Method::HEAD;
+    let result = tokio::task::spawn_blocking(move || read_staged(&file, head))
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
+        .map(|(len, bytes)| (len, bytes.map_or_else(Body::empty, Body::from)));
     match result {
         Ok((len, body)) => (
             [
@@ -220,10 +215,43 @@ async fn serve_photo(
             .into_response(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => StatusCode::NOT_FOUND.into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, file = %file.display(), "cannot read staged photo");
+            tracing::warn!(error = %e, %key, "cannot read staged photo");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// A staged photo's length and (unless `head_only`) bytes. Only a regular file is served: a
+/// symlink planted in the public directory is not followed (O_NOFOLLOW), so it cannot hand
+/// out the token file or anything else outside the staged photos.
+fn read_staged(file: &Path, head_only: bool) -> io::Result<(u64, Option<Vec<u8>>)> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(file)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::new(io::ErrorKind::NotFound, "a symlink, not a staged photo")
+            } else {
+                e
+            }
+        })?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "not a regular file, not a staged photo",
+        ));
+    }
+    if head_only {
+        return Ok((meta.len(), None));
+    }
+    // Photos are a few MB at most, so reading whole is simpler than streaming.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64, Some(bytes)))
 }
 
 #[cfg(test)]
@@ -292,6 +320,30 @@ mod tests {
             head.headers()["content-length"],
             bytes.len().to_string().as_str()
         );
+    }
+
+    #[tokio::test]
+    async fn symlinks_and_absolute_paths_are_not_served() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = host(tmp.path(), "http://placeholder").await;
+        let addr = h.local_addr();
+        let secret = tmp.path().join("token");
+        std::fs::write(&secret, "secret-token").unwrap();
+        // A symlink with a valid staged name, pointing at a secret.
+        let key = "a".repeat(64);
+        std::os::unix::fs::symlink(&secret, tmp.path().join(format!("public/{key}.jpg"))).unwrap();
+        assert_eq!(raw_status(addr, &format!("/{key}.jpg")).await, 404);
+        // A directory with a staged name.
+        let dir_key = "b".repeat(64);
+        std::fs::create_dir(tmp.path().join(format!("public/{dir_key}.jpg"))).unwrap();
+        assert_eq!(raw_status(addr, &format!("/{dir_key}.jpg")).await, 404);
+        let abs = secret.display().to_string();
+        assert_eq!(raw_status(addr, &abs).await, 404);
+        assert_eq!(raw_status(addr, &format!("/{abs}")).await, 404);
+        assert_eq!(raw_status(addr, "/%2fetc%2fpasswd").await, 404);
+        assert_eq!(raw_status(addr, "/%2e%2e/%2e%2e/etc/passwd").await, 404);
+        assert_eq!(raw_status(addr, "/..%2f..%2fetc%2fpasswd").await, 404);
+        assert_eq!(raw_status(addr, "/.%2e/token").await, 404);
     }
 
     #[tokio::test]
