@@ -45,6 +45,7 @@ pub const ALL: &[&str] = &[
     "comment.intent-persisted",
     "comment.response-received",
     "upload.part-sent",
+    "combine.carousel-saved",
 ];
 
 /// Aborts the process here if this fail point is armed and its count is reached.

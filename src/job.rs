@@ -97,6 +97,10 @@ pub struct CarouselItem {
     /// The child container was seen `FINISHED` (the parent may only be made after that).
     #[serde(default)]
     pub finished: bool,
+    /// The waiting photo job this item was combined from (quota policy `carousel`). If a
+    /// crash leaves that job behind, opening the store removes it: it is posted here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Uuid>,
 }
 
 impl CarouselItem {
@@ -105,6 +109,7 @@ impl CarouselItem {
             blob,
             container_id: None,
             finished: false,
+            from: None,
         }
     }
 }
@@ -853,7 +858,8 @@ impl Job {
             // A fresh start: the old children may be why it failed.
             if let PostKind::Carousel { items } = &mut self.kind {
                 for item in items {
-                    *item = CarouselItem::new(item.blob.clone());
+                    item.container_id = None;
+                    item.finished = false;
                 }
             }
             self.attempts = 0;

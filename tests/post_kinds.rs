@@ -276,3 +276,95 @@ async fn a_comment_instagram_refuses_is_given_up_and_the_photo_stays_posted_once
     );
     sim.shutdown().await;
 }
+
+// --- Stories ---
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn also_story_posts_a_9_by_16_copy_as_its_own_job_once() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = setup_with(&sim.base_url(), &[("instagram", "also_story", "true")]);
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let photo = daemon.shoot().await.unwrap();
+    let jobs = all_done(&daemon).await;
+    daemon.stop().await;
+    assert_eq!(jobs.len(), 2, "the photo and its story: {jobs:?}");
+    let story = jobs.iter().find(|j| j.id != photo.id).unwrap();
+    assert_eq!(story.kind, PostKind::Story { of: Some(photo.id) });
+    assert_eq!(story.caption, "");
+    assert_ne!(
+        story.state.media_id(),
+        jobs.iter()
+            .find(|j| j.id == photo.id)
+            .unwrap()
+            .state
+            .media_id()
+    );
+    let media = sim.media();
+    assert_eq!(media.len(), 2);
+    let posted = media.iter().find(|m| m.product_type == "STORY").unwrap();
+    assert_eq!(posted.images[0].sha256, story.blob.sha256);
+    assert_eq!(posted.caption, "");
+    let (w, h) = (posted.images[0].width, posted.images[0].height);
+    assert_eq!(u64::from(w) * 16 / 9, u64::from(h), "9:16, got {w}x{h}");
+    let feed = media.iter().find(|m| m.product_type == "FEED").unwrap();
+    assert_eq!(feed.images[0].sha256, photo.blob.sha256);
+    for sha in [&photo.blob.sha256, &story.blob.sha256] {
+        assert_eq!(sim.publishes_by_image().get(sha), Some(&1));
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_story_whose_publish_answer_was_lost_is_found_in_stories_not_posted_again() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = setup_with(&sim.base_url(), &[("instagram", "also_story", "true")]);
+    // The second publish is the story's (jobs go oldest first): killed after it went through.
+    shoot_until_abort(&s, "publish.response-received:2").await;
+    let jobs = finish_cleanly(&s).await;
+    assert_eq!(jobs.len(), 2);
+    assert!(
+        sim.calls().get("list_stories").copied().unwrap_or(0) >= 1,
+        "{:?}",
+        sim.calls()
+    );
+    for job in &jobs {
+        assert_eq!(sim.publishes_by_image().get(&job.blob.sha256), Some(&1));
+    }
+    assert_eq!(sim.media().len(), 2);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_photos_combined_into_a_carousel_are_posted_once_as_one_post() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    // Publishing is held up (the booth's token is refused) while three photos wait.
+    sim.set_token("not-the-booth-token");
+    let s = setup_with(&sim.base_url(), &[]);
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let mut photos = Vec::new();
+    for _ in 0..3 {
+        photos.push(daemon.shoot().await.unwrap());
+    }
+    daemon.stop().await;
+    let config = s.config();
+    let ids: Vec<uuid::Uuid> = photos.iter().map(|j| j.id).collect();
+    let carousel = tokio::task::spawn_blocking(move || {
+        let (store, _) = postbooth::store::Store::open(&config.store, "").unwrap();
+        store.combine_into_carousel(&ids).unwrap()
+    })
+    .await
+    .unwrap();
+    sim.set_token("sim-token");
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let jobs = all_done(&daemon).await;
+    daemon.stop().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].id, carousel.id);
+    let media = sim.media();
+    assert_eq!(media.len(), 1, "one post for three photos: {media:?}");
+    assert_eq!(media[0].media_type, "CAROUSEL_ALBUM");
+    for photo in &photos {
+        assert_eq!(sim.publishes_by_image().get(&photo.blob.sha256), Some(&1));
+    }
+    sim.shutdown().await;
+}

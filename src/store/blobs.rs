@@ -80,6 +80,22 @@ impl BlobDir {
         })
     }
 
+    /// Gives an existing photo file a second name (a hard link: no copy, no second write of
+    /// the bytes), durably. Used when waiting photos are combined into a carousel.
+    pub fn link(&self, blob: &BlobInfo, file: &str) -> Result<BlobInfo, StoreError> {
+        let target = self.dir.join(file);
+        match fs::hard_link(self.path(blob), &target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+        durable::sync_dir(&self.dir)?;
+        Ok(BlobInfo {
+            file: file.to_string(),
+            ..blob.clone()
+        })
+    }
+
     /// Records the job's current state beside its photo, atomically and durably.
     pub fn write_sidecar(&self, job: &Job) -> Result<(), StoreError> {
         let json = serde_json::to_vec_pretty(job).expect("jobs serialize");

@@ -80,6 +80,8 @@ pub enum StoreError {
     NotFound(Uuid),
     #[error("job {0} is published; it cannot be retried (that would post it twice)")]
     AlreadyPublished(Uuid),
+    #[error("cannot combine these photos into a carousel: {0}")]
+    CannotCombine(String),
 }
 
 impl StoreError {
@@ -204,7 +206,106 @@ impl Store {
                 report.missing.push(job.id);
             }
         }
+        self.finish_combines()?;
         Ok(())
+    }
+
+    /// A crash between saving a combined carousel and dropping the photos it was made of
+    /// leaves both: the photos go (their pictures are in the carousel), as long as nothing of
+    /// theirs reached Instagram.
+    fn finish_combines(&self) -> Result<(), StoreError> {
+        let jobs = self.inner.jobs.list()?;
+        for job in &jobs {
+            let PostKind::Carousel { items } = &job.kind else {
+                continue;
+            };
+            for source in items.iter().filter_map(|i| i.from) {
+                let Some(left) = jobs.iter().find(|j| j.id == source) else {
+                    continue;
+                };
+                if matches!(left.state, JobState::Captured | JobState::Staged { .. }) {
+                    tracing::warn!(job = %left.id, carousel = %job.id, "removing a photo that was combined into a carousel before a crash");
+                    self.drop_job(left.id)?;
+                } else {
+                    tracing::error!(job = %left.id, carousel = %job.id, state = left.state.name(), "a photo combined into a carousel went on on its own; both are kept");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Combines waiting photos into one carousel job (quota policy `carousel`: a carousel
+    /// counts once against the publishing quota). The photos must be 2..=10 photo jobs that
+    /// have no container yet, all the same size; the carousel takes the first one's caption
+    /// and first comment. Crash-safe: the carousel (its files are hard links of the photos') is
+    /// durable before the photos are dropped, and opening the store finishes a combine a crash
+    /// interrupted, so no picture is ever posted both alone and in the carousel.
+    pub fn combine_into_carousel(&self, ids: &[Uuid]) -> Result<Job, StoreError> {
+        let job = self.write_combined(ids)?;
+        failpoint::hit("combine.carousel-saved");
+        for id in ids {
+            self.drop_job(*id)?;
+        }
+        Ok(job)
+    }
+
+    fn write_combined(&self, ids: &[Uuid]) -> Result<Job, StoreError> {
+        let refuse = |why: String| Err(StoreError::CannotCombine(why));
+        if !(crate::job::CAROUSEL_MIN..=crate::job::CAROUSEL_MAX).contains(&ids.len()) {
+            return refuse(format!("{} photos; a carousel takes 2 to 10", ids.len()));
+        }
+        let mut sources = Vec::with_capacity(ids.len());
+        for id in ids {
+            let job = self.get(*id)?;
+            if !job.kind.is_photo() {
+                return refuse(format!("job {id} is a {}, not a photo", job.kind.name()));
+            }
+            if !matches!(job.state, JobState::Captured | JobState::Staged { .. }) {
+                return refuse(format!(
+                    "job {id} is {}; only photos with no container yet can be combined",
+                    job.state.name()
+                ));
+            }
+            sources.push(job);
+        }
+        let size = (sources[0].blob.width, sources[0].blob.height);
+        if let Some(odd) = sources
+            .iter()
+            .find(|j| (j.blob.width, j.blob.height) != size)
+        {
+            return refuse(format!(
+                "job {} is {}x{}, the first is {}x{}; Instagram would crop it",
+                odd.id, odd.blob.width, odd.blob.height, size.0, size.1
+            ));
+        }
+        let id = Uuid::now_v7();
+        let mut items = Vec::with_capacity(sources.len());
+        for (index, source) in sources.iter().enumerate() {
+            let name = BlobDir::item_file_name(id, index, "jpg");
+            let blob = self.inner.blobs.link(&source.blob, &name)?;
+            items.push(CarouselItem {
+                from: Some(source.id),
+                ..CarouselItem::new(blob)
+            });
+        }
+        let job = Job {
+            id,
+            created_at_ms: now_ms(),
+            blob: items[0].blob.clone(),
+            caption: sources[0].caption.clone(),
+            state: JobState::Captured,
+            attempts: 0,
+            restages: 0,
+            last_error: None,
+            kind: PostKind::Carousel { items },
+            first_comment: sources[0]
+                .first_comment
+                .as_ref()
+                .map(|c| FirstComment::new(c.text.clone())),
+        };
+        self.inner.blobs.write_sidecar(&job)?;
+        self.inner.jobs.put(&job)?;
+        Ok(job)
     }
 
     pub fn root(&self) -> &Path {
