@@ -10,6 +10,8 @@ mod disk_full;
 mod exactly_once;
 mod fuzz_corpus;
 mod io_errors;
+mod policy;
 mod post_kinds;
 mod power_cut;
 mod security;
+mod token;
