@@ -158,9 +158,13 @@ async fn disk_full_refuses_photos_corrupts_nothing_keeps_publishing_and_recovers
     let doctor = booth.postbooth(&["doctor"]);
     let line = doctor.failed_check("disk");
     assert!(line.contains("disk full"), "{line}");
-    eventually(DEADLINE, "the display to say Disk full", || async {
+    eventually(DEADLINE, "the display to say the disk is full", || async {
+        // ui::lines words it ("Disk almost full | No new photos" as of this writing).
         work_file(&booth, "daemon.out")
-            .contains("[display] Disk full")
+            .lines()
+            .any(|l| {
+                l.starts_with("[display] Disk") && l.contains("full") && l.contains("No new photos")
+            })
             .then_some(())
     })
     .await;
