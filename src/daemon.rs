@@ -4,6 +4,7 @@
 
 use crate::config::{CameraKind, Config, DisplayKind, MediaHostKind, TriggerKind};
 use crate::control::{self, Request, Response};
+use crate::heartbeat::{self, Beat, Heartbeat};
 use crate::hw::{self, trigger::Press};
 use crate::job::Job;
 use crate::media::{s3, serve::ServeHost, MediaHost};
@@ -25,7 +26,8 @@ use tracing::{info, warn};
 pub struct Daemon {
     pub store: Store,
     pub status: watch::Receiver<Status>,
-    shooter: Arc<Shooter>,
+    shooter: Watched,
+    heart: Heartbeat,
     presses: hw::trigger::PressSender,
     button_stop: Arc<AtomicBool>,
     wake: Arc<Notify>,
@@ -92,6 +94,11 @@ impl Daemon {
             already_taken,
         ));
         let listener = control::bind(&store.control_socket())?;
+        let heart = Heartbeat::new();
+        let shooter = Watched {
+            shooter,
+            beat: heart.register("taking a photo", heartbeat::SHOOT_LIMIT),
+        };
 
         let mut tasks = Vec::new();
         let gate = Arc::new(Gate::new(graph.clone(), &config));
@@ -103,6 +110,12 @@ impl Daemon {
             status: status_tx.clone(),
             settings: publisher::Settings::from(&config),
             wake: wake.clone(),
+            beat: heart.register(
+                "the publisher",
+                heartbeat::publisher_limit(Duration::from_secs(
+                    config.instagram.request_timeout_secs,
+                )),
+            ),
         };
         tasks.push(tokio::spawn(publisher.run(shutdown_rx.clone())));
         if config.insights.idle_likes {
@@ -153,7 +166,7 @@ impl Daemon {
         let (presses, press_rx) = mpsc::unbounded_channel();
         tasks.push(tokio::spawn({
             let (shooter, status, shutdown) =
-                (shooter.clone(), status_tx.clone(), shutdown_rx.clone());
+                (Arc::clone(&shooter), status_tx.clone(), shutdown_rx.clone());
             let countdown = config.trigger.countdown_secs;
             async move {
                 hw::trigger::run_sequence(
@@ -187,6 +200,7 @@ impl Daemon {
             store,
             status: status_rx,
             shooter,
+            heart,
             presses,
             button_stop,
             wake,
@@ -199,6 +213,16 @@ impl Daemon {
     /// Takes a photo; returns once it is durable.
     pub async fn shoot(&self) -> Result<Job, ShootError> {
         self.shooter.shoot().await
+    }
+
+    /// Whether any loop is stuck; what the systemd watchdog pings depend on.
+    pub fn heartbeat(&self) -> Heartbeat {
+        self.heart.clone()
+    }
+
+    /// A receiver that sees `true` once [`stop`](Daemon::stop) begins.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     /// A button press: the countdown, the flash, then the photo. Returns once it is saved, or
@@ -229,6 +253,29 @@ impl Daemon {
         }
         let _ = std::fs::remove_file(self.store.control_socket());
         info!("postbooth stopped");
+    }
+}
+
+/// The shooter with its heartbeat: busy while a photo is being taken and saved, so a camera
+/// or disk that hangs stops the systemd watchdog pings.
+#[derive(Clone)]
+struct Watched {
+    shooter: Arc<Shooter>,
+    beat: Beat,
+}
+
+/// Everything else (closing, posting a video) goes straight to the shooter.
+impl std::ops::Deref for Watched {
+    type Target = Arc<Shooter>;
+    fn deref(&self) -> &Arc<Shooter> {
+        &self.shooter
+    }
+}
+
+impl Watched {
+    async fn shoot(&self) -> Result<Job, ShootError> {
+        let _working = self.beat.working();
+        self.shooter.shoot().await
     }
 }
 
@@ -334,7 +381,7 @@ async fn serve_control(
     reload_token: Arc<Notify>,
     gate: Arc<Gate>,
     store: Store,
-    shooter: Arc<Shooter>,
+    shooter: Watched,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -368,7 +415,7 @@ async fn serve_control(
 async fn answer(
     request: Request,
     store: &Store,
-    shooter: &Arc<Shooter>,
+    shooter: &Watched,
     wake: &Notify,
     gate: &Gate,
 ) -> Response {

@@ -22,10 +22,12 @@ pub mod daemon;
 pub mod demo;
 pub mod doctor;
 pub mod failpoint;
+pub mod heartbeat;
 pub mod hw;
 pub mod insights;
 pub mod job;
 pub mod media;
+pub mod notify;
 pub mod pipeline;
 pub mod publish;
 pub mod queue_ops;
@@ -39,9 +41,44 @@ use std::future::Future;
 
 /// Runs the booth until `shutdown` completes, then stops cleanly: no new photos, the save in
 /// progress finishes, every state already durable.
+///
+/// Under systemd (`NOTIFY_SOCKET` set) it says `READY=1` once the store is open and the camera
+/// answered, keeps `STATUS=` up to date, pings the watchdog while no loop is stuck and says
+/// `STOPPING=1` when it stops.
 pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let daemon = daemon::Daemon::start(config).await?;
+    let notifier = std::sync::Arc::new(notify::Notifier::from_env());
+    let watchdog = notify::watchdog_interval(
+        std::env::var("WATCHDOG_USEC").ok().as_deref(),
+        std::env::var("WATCHDOG_PID").ok().as_deref(),
+        std::process::id(),
+    )
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "ignoring the systemd watchdog setting");
+        None
+    });
+    let daemon = match daemon::Daemon::start(config).await {
+        Ok(daemon) => daemon,
+        Err(e) => {
+            notifier.status(&format!("cannot start: {e:#}").replace('\n', " "));
+            return Err(e);
+        }
+    };
+    notifier.ready(&notify::status_text(&daemon.status.borrow()));
+    let status = notify::spawn_status(notifier.clone(), daemon.status.clone());
+    let pinger = watchdog.map(|interval| {
+        notify::spawn_watchdog(
+            notifier.clone(),
+            interval,
+            daemon.heartbeat(),
+            daemon.shutdown_signal(),
+        )
+    });
     shutdown.await;
+    notifier.stopping();
+    status.abort();
     daemon.stop().await;
+    if let Some(pinger) = pinger {
+        let _ = pinger.await;
+    }
     Ok(())
 }

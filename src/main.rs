@@ -137,11 +137,14 @@ fn init_logging(demo: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    // The journal stamps each line itself.
+    // Colours only for a person at a terminal: the journal, log files and pipes get plain text.
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal();
+    // The journal stamps each line itself (JOURNAL_STREAM is set when stderr goes to it).
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         builder.without_time().with_ansi(false).init();
     } else {
-        builder.init();
+        builder.with_ansi(ansi).init();
     }
 }
 
@@ -379,13 +382,17 @@ async fn auth_refresh(config_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGTERM (systemd) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+/// SIGTERM (systemd) or SIGINT (Ctrl-C). The handlers are installed now, not when the future
+/// is first polled: systemd may stop the booth right after READY=1, before `run` waits.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("stopping: no new photos; finishing the save in progress");
     }
-    tracing::info!("stopping: no new photos; finishing the save in progress");
 }

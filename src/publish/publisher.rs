@@ -71,6 +71,9 @@ pub struct Publisher {
     pub wake: Arc<Notify>,
     /// Quota, usage headers, publish windows and the clock: may we call Instagram now?
     pub gate: Arc<Gate>,
+    /// Busy while a pass runs, idle while it waits: a pass that never ends stops the
+    /// systemd watchdog pings (see [`crate::heartbeat`]).
+    pub beat: crate::heartbeat::Beat,
 }
 
 /// Why a step did not finish.
@@ -183,6 +186,7 @@ impl Publisher {
                 Some(until) if until > Instant::now() => Some(until - Instant::now()),
                 _ => {
                     paused_until = None;
+                    let _working = self.beat.working();
                     self.work_once(&mut not_before, &mut paused_until).await
                 }
             };
@@ -305,12 +309,17 @@ impl Publisher {
             {
                 Response::Advance(Outcome::BlobMissing)
             }
+            // The store cannot record states (disk full, I/O errors): every job would hit the
+            // same wall, and a retry that cannot record its progress repeats its side effects
+            // (the disk-full test saw 400 containers burnt in seconds). Pause them all.
+            StepError::Store(store) => Response::Pause(store_screen(store)),
             _ => Response::Retry,
         };
         match response {
             Response::Pause(screen) => {
                 let pause = match screen {
                     Screen::RateLimited => self.rate_limit_pause(),
+                    Screen::DiskFull | Screen::Error(_) => self.store_pause(),
                     _ => self.settings.auth_pause,
                 };
                 let pause = match &e {
@@ -389,6 +398,24 @@ impl Publisher {
         }
     }
 
+    /// A container whose id cannot be recorded is wasted, and the retry would make another
+    /// (at most 400 a day per account; the disk-full test saw them all burnt in seconds).
+    /// So before creating one, prove the store can write now: a full or failing disk stops
+    /// here, before Instagram is called.
+    async fn prove_store_writable(&self, job: &Job) -> Result<(), StepError> {
+        let copy = job.clone();
+        self.store.blocking(move |s| s.update(&copy)).await?;
+        Ok(())
+    }
+
+    /// After the store failed to record a state: short, since space may come back any moment.
+    fn store_pause(&self) -> Duration {
+        self.settings
+            .backoff_cap
+            .min(Duration::from_secs(30))
+            .max(self.settings.backoff_base)
+    }
+
     /// After a rate-limit answer: what Meta's headers ask for, else the backoff cap.
     fn rate_limit_pause(&self) -> Duration {
         super::usage::throttle(&self.graph.last_usage())
@@ -441,6 +468,7 @@ impl Publisher {
                     unreachable!("only carousels have children")
                 };
                 let key = items[*index].blob.sha256.clone();
+                self.prove_store_writable(job).await?;
                 let url = self.media.public_url(&key).await?;
                 let container_id = self.graph.create_carousel_item(&url).await?;
                 failpoint::hit("carousel.child-created-before-persist");
@@ -473,6 +501,7 @@ impl Publisher {
                 .await?;
             }
             Action::CreateContainer { .. } if job.kind == PostKind::Reel => {
+                self.prove_store_writable(job).await?;
                 let (container_id, uri) = self.graph.create_reel_upload(&job.caption).await?;
                 failpoint::hit("container.created-before-persist");
                 info!(job = %job.id, container = %container_id, "reel upload container created");
@@ -491,6 +520,7 @@ impl Publisher {
                 self.advance(job, Outcome::Uploaded).await?;
             }
             Action::CreateContainer { key } => {
+                self.prove_store_writable(job).await?;
                 let container_id = match &job.kind {
                     PostKind::Carousel { .. } => {
                         let children = job.children().expect("every child exists here");
@@ -683,6 +713,15 @@ impl Publisher {
             .filter_map(|j| j.state.media_id().map(str::to_string))
             .collect();
         pick_media(recent, &job.caption, attempted_at_ms, &claimed).ok_or(StepError::MediaNotListed)
+    }
+}
+
+/// What the display says when the store cannot record a state.
+fn store_screen(e: &StoreError) -> Screen {
+    match e {
+        StoreError::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => Screen::DiskFull,
+        StoreError::DiskFull { .. } | StoreError::CapReached { .. } => Screen::DiskFull,
+        _ => Screen::Error("STORE".into()),
     }
 }
 

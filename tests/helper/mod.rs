@@ -12,6 +12,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// The `postbooth` binary as a command. When the suite runs under qemu-user for an ARM target
+/// (scripts/cross-build.sh), the kernel cannot exec an ARM binary by itself (no binfmt_misc
+/// on CI machines), so `POSTBOOTH_TEST_RUNNER` names the emulator to start it with, e.g.
+/// `qemu-aarch64-static` (its library prefix comes from `QEMU_LD_PREFIX`).
+pub fn postbooth_command() -> Command {
+    match std::env::var("POSTBOOTH_TEST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut words = runner.split_whitespace();
+            let mut cmd = Command::new(words.next().unwrap());
+            cmd.args(words).arg(BIN);
+            cmd
+        }
+        _ => Command::new(BIN),
+    }
+}
+
 pub const USER_ID: &str = "17841400000000000";
 pub const TOKEN: &str = "sim-token";
 /// Generous: conditions are polled, never timed.
@@ -171,6 +187,12 @@ impl Booth {
                 entries.push((section.to_string(), key.to_string(), value.to_string()));
             }
         }
+        // A store moved elsewhere (a tmpfs, the power-cut filesystem) is where the socket is.
+        let store = entries
+            .iter()
+            .find(|(s, k, _)| s == "store" && k == "dir")
+            .and_then(|(_, _, v)| serde_json::from_str::<String>(v).ok())
+            .map_or(store, PathBuf::from);
         let mut text = String::new();
         let mut sections: Vec<&str> = Vec::new();
         for (s, _, _) in &entries {
@@ -204,7 +226,7 @@ impl Booth {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = postbooth_command();
         cmd.arg("--config").arg(&self.config).args(args);
         cmd
     }
