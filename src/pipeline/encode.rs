@@ -72,6 +72,10 @@ pub fn make_compliant(frame: &Frame, opts: &EncodeOptions) -> Result<CompliantJp
             decoded = decode(bytes)?;
             &decoded
         }
+        Frame::Raw(raw) => {
+            decoded = super::yuv::to_rgb(raw);
+            &decoded
+        }
     };
     let (src_w, src_h) = rgb.dimensions();
     if src_w == 0 || src_h == 0 {

@@ -4,3 +4,5 @@
 pub mod capture;
 pub mod compliance;
 pub mod encode;
+pub mod frame;
+pub mod yuv;
