@@ -3,6 +3,13 @@
 
 pub mod capture;
 pub mod compliance;
+pub mod compose;
+pub mod decode;
 pub mod encode;
 pub mod frame;
+pub mod geometry;
+pub mod resize;
 pub mod yuv;
+
+#[cfg(test)]
+mod tests;
