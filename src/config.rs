@@ -49,6 +49,15 @@ pub struct InstagramConfig {
     pub caption: String,
     pub event: String,
     pub request_timeout_secs: u64,
+    /// Template for a first comment posted after each post (hashtags keep the caption clean);
+    /// empty means none.
+    pub first_comment: String,
+    /// Also post each photo to Stories, as a separate job (9:16, no caption).
+    pub also_story: bool,
+    /// Photos per button press: 1 is a single photo, 2..=10 one carousel post.
+    pub carousel_shots: u32,
+    /// Countdown before each further shot of a carousel.
+    pub carousel_countdown_ms: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -188,6 +197,10 @@ pub struct PublishConfig {
     pub backoff_cap_ms: u64,
     pub poll_interval_ms: u64,
     pub auth_pause_secs: u64,
+    /// How often a Reel's processing is polled (Meta suggests about once a minute).
+    pub video_poll_interval_ms: u64,
+    /// Bytes per resumable-upload request for Reels.
+    pub upload_chunk_bytes: u64,
 }
 
 /// The embedded defaults as a TOML table, the base every config file is merged onto.
@@ -336,6 +349,35 @@ impl Config {
         }
         if let Err(problem) = crate::publish::caption::validate(&self.instagram.caption) {
             return invalid("instagram.caption", problem);
+        }
+        if !self.instagram.first_comment.is_empty() {
+            if let Err(problem) = crate::publish::caption::validate(&self.instagram.first_comment) {
+                return invalid("instagram.first_comment", problem);
+            }
+        }
+        let shots = self.instagram.carousel_shots;
+        if shots == 0 || shots as usize > crate::job::CAROUSEL_MAX {
+            return invalid(
+                "instagram.carousel_shots",
+                format!(
+                    "is {shots}: use 1 for single photos, or 2 to 10 for one carousel post per press"
+                ),
+            );
+        }
+        if self.publish.video_poll_interval_ms == 0 {
+            return invalid(
+                "publish.video_poll_interval_ms",
+                "must be above 0 (Meta suggests 60000, once a minute)".into(),
+            );
+        }
+        if !(64 * 1024..=64 * 1024 * 1024).contains(&self.publish.upload_chunk_bytes) {
+            return invalid(
+                "publish.upload_chunk_bytes",
+                format!(
+                    "is {}: use 65536 to 67108864 bytes (4194304 is good)",
+                    self.publish.upload_chunk_bytes
+                ),
+            );
         }
         if !(320..=1440).contains(&self.image.width) {
             return invalid(
@@ -491,6 +533,30 @@ mod tests {
         let c = parse("[instagram]\nuser_id = \"1\"\n[image]\nwidth = 2000\n").unwrap();
         let e = c.validate(Path::new("c.toml")).unwrap_err().to_string();
         assert!(e.contains("image.width") && e.contains("1440"), "{e}");
+    }
+
+    #[test]
+    fn post_kind_keys_are_checked() {
+        let c = parse("[instagram]\nuser_id = \"1\"\ncarousel_shots = 11\n").unwrap();
+        let e = c.validate(Path::new("c.toml")).unwrap_err().to_string();
+        assert!(
+            e.contains("instagram.carousel_shots") && e.contains("2 to 10"),
+            "{e}"
+        );
+        let c =
+            parse("[instagram]\nuser_id = \"1\"\ncarousel_shots = 4\nalso_story = true\n").unwrap();
+        c.validate(Path::new("c.toml")).unwrap();
+        let tags: String = (0..31).map(|i| format!("#t{i} ")).collect();
+        let c = parse(&format!(
+            "[instagram]\nuser_id = \"1\"\nfirst_comment = \"{tags}\"\n"
+        ))
+        .unwrap();
+        let e = c.validate(Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("instagram.first_comment"), "{e}");
+        let c =
+            parse("[instagram]\nuser_id = \"1\"\n[publish]\nupload_chunk_bytes = 10\n").unwrap();
+        let e = c.validate(Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("publish.upload_chunk_bytes"), "{e}");
     }
 
     #[test]

@@ -40,6 +40,12 @@ pub const ALL: &[&str] = &[
     "publish.response-received",
     "publish.published-persisted",
     "finish.before-persist",
+    "carousel.child-created-before-persist",
+    "carousel.child-persisted",
+    "comment.intent-persisted",
+    "comment.response-received",
+    "upload.part-sent",
+    "combine.carousel-saved",
 ];
 
 /// Aborts the process here if this fail point is armed and its count is reached.

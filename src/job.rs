@@ -42,6 +42,117 @@ pub struct Job {
     /// The last error seen, in words, for `queue list` and the journal.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// What kind of post this job makes. Records written before kinds existed are photos.
+    #[serde(default, skip_serializing_if = "PostKind::is_photo")]
+    pub kind: PostKind,
+    /// The optional first comment, posted once after `Published` with its own intent record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_comment: Option<FirstComment>,
+}
+
+/// What a job posts. The states and the publish/verify path are the same for every kind; only
+/// how the container is made differs (see [`Job::next_action`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum PostKind {
+    /// One feed photo (`image_url` + caption).
+    #[default]
+    Photo,
+    /// 2..=10 photos in one post. `Job::blob` is the first item; `items` holds all of them,
+    /// each with its child container once made, so a restart reuses every child.
+    Carousel { items: Vec<CarouselItem> },
+    /// A Story (`media_type=STORIES`, 9:16 JPEG, no caption), made from the photo job `of`.
+    Story {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        of: Option<Uuid>,
+    },
+    /// A Reel from an operator's MP4, sent with a resumable upload instead of staging.
+    Reel,
+}
+
+impl PostKind {
+    pub fn is_photo(&self) -> bool {
+        matches!(self, Self::Photo)
+    }
+
+    /// Short name for `queue list` and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Photo => "photo",
+            Self::Carousel { .. } => "carousel",
+            Self::Story { .. } => "story",
+            Self::Reel => "reel",
+        }
+    }
+}
+
+/// One photo of a carousel and its child container (`is_carousel_item=true`, no caption).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarouselItem {
+    pub blob: BlobInfo,
+    /// Persisted as soon as the container exists: an account may make only 400 containers a
+    /// day, so a restart polls this one instead of making another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    /// The child container was seen `FINISHED` (the parent may only be made after that).
+    #[serde(default)]
+    pub finished: bool,
+    /// The waiting photo job this item was combined from (quota policy `carousel`). If a
+    /// crash leaves that job behind, opening the store removes it: it is posted here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Uuid>,
+}
+
+impl CarouselItem {
+    pub fn new(blob: BlobInfo) -> Self {
+        Self {
+            blob,
+            container_id: None,
+            finished: false,
+            from: None,
+        }
+    }
+}
+
+/// Instagram's carousel limits: 2 to 10 children.
+pub const CAROUSEL_MIN: usize = 2;
+pub const CAROUSEL_MAX: usize = 10;
+
+/// The first comment and where it stands. Kept apart from [`JobState`]: the post is already
+/// `Published`, and nothing about the comment may ever take the job back to a publish.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstComment {
+    pub text: String,
+    #[serde(default)]
+    pub state: CommentState,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state")]
+pub enum CommentState {
+    /// Not sent yet. Next: record the intent, then comment.
+    #[default]
+    Pending,
+    /// A comment call may have been sent: look at the media's comments before sending again.
+    Intent {
+        attempted_at_ms: Millis,
+    },
+    Posted {
+        comment_id: String,
+    },
+    /// Commenting failed for good (comments off, permission missing); the post stands.
+    GaveUp {
+        reason: String,
+    },
+}
+
+impl FirstComment {
+    pub fn new(text: String) -> Self {
+        Self {
+            text,
+            state: CommentState::Pending,
+        }
+    }
 }
 
 /// Where a job is. Each variant carries what the next step needs, so a restart can resume
@@ -54,6 +165,14 @@ pub enum JobState {
     /// The JPEG is at the media host under `key`; the URL is asked of the host when needed
     /// (a presigned URL may expire, the key does not).
     Staged { key: String },
+    /// Reel: a resumable container exists and its bytes go to `uri`. Next: ask how many bytes
+    /// Instagram has and send the rest.
+    Uploading {
+        key: String,
+        container_id: String,
+        uri: String,
+        created_at_ms: Millis,
+    },
     /// Instagram has a container for the media. Next: poll its status.
     ContainerCreated {
         key: String,
@@ -129,6 +248,31 @@ pub enum Action {
     },
     Finish,
     Nothing,
+    /// Carousel: make the child container for item `index` (`is_carousel_item=true`).
+    CreateChild {
+        index: usize,
+    },
+    /// Carousel: poll child `index` until `FINISHED`.
+    PollChild {
+        index: usize,
+        container_id: String,
+    },
+    /// Persist the comment intent first, then `POST /{media-id}/comments`.
+    RecordCommentIntentThenComment {
+        media_id: String,
+        text: String,
+    },
+    /// A comment may have been sent: look for it among the media's comments before anything.
+    VerifyComment {
+        media_id: String,
+        text: String,
+        attempted_at_ms: Millis,
+    },
+    /// Reel: the container exists with an upload URI; send the bytes Instagram does not have.
+    Upload {
+        container_id: String,
+        uri: String,
+    },
 }
 
 /// What the I/O for an [`Action`] found out.
@@ -167,6 +311,35 @@ pub enum Outcome {
     Finished {
         at_ms: Millis,
     },
+    /// Carousel: the child container for item `index` was made.
+    ChildCreated {
+        index: usize,
+        container_id: String,
+    },
+    /// Carousel: what polling child `index` found.
+    ChildStatus {
+        index: usize,
+        status: ContainerStatus,
+    },
+    CommentIntentRecorded {
+        at_ms: Millis,
+    },
+    Commented {
+        comment_id: String,
+    },
+    /// Verification found no comment of ours: it was never posted, send it.
+    CommentMissing,
+    CommentGaveUp {
+        reason: String,
+    },
+    /// Reel: a resumable container was made; the bytes go to `uri`.
+    UploadStarted {
+        container_id: String,
+        uri: String,
+        at_ms: Millis,
+    },
+    /// Reel: Instagram has every byte of the video.
+    Uploaded,
 }
 
 /// Instagram fetching fails this many times in a row before the job is `Failed`: a flaky
@@ -185,6 +358,7 @@ impl JobState {
         match self {
             Self::Captured => "Captured",
             Self::Staged { .. } => "Staged",
+            Self::Uploading { .. } => "Uploading",
             Self::ContainerCreated { .. } => "ContainerCreated",
             Self::Ready { .. } => "Ready",
             Self::PublishIntent { .. } => "PublishIntent",
@@ -223,6 +397,7 @@ impl JobState {
     pub fn container_id(&self) -> Option<&str> {
         match self {
             Self::ContainerCreated { container_id, .. }
+            | Self::Uploading { container_id, .. }
             | Self::Ready { container_id, .. }
             | Self::PublishIntent { container_id, .. } => Some(container_id),
             _ => None,
@@ -233,6 +408,7 @@ impl JobState {
     fn key(&self) -> Option<&str> {
         match self {
             Self::Staged { key }
+            | Self::Uploading { key, .. }
             | Self::ContainerCreated { key, .. }
             | Self::Ready { key, .. }
             | Self::PublishIntent { key, .. } => Some(key),
@@ -246,6 +422,12 @@ pub fn next_action(state: &JobState) -> Action {
     match state {
         JobState::Captured => Action::Stage,
         JobState::Staged { key } => Action::CreateContainer { key: key.clone() },
+        JobState::Uploading {
+            container_id, uri, ..
+        } => Action::Upload {
+            container_id: container_id.clone(),
+            uri: uri.clone(),
+        },
         JobState::ContainerCreated { container_id, .. } => Action::PollContainer {
             container_id: container_id.clone(),
         },
@@ -303,6 +485,35 @@ pub fn apply(state: &JobState, outcome: &Outcome) -> Result<JobState, InvalidTra
             key: key.clone(),
             container_id: container_id.clone(),
             created_at_ms: *at_ms,
+        },
+
+        // Reel: the resumable container exists, then every byte has arrived.
+        (
+            S::Staged { key },
+            O::UploadStarted {
+                container_id,
+                uri,
+                at_ms,
+            },
+        ) => S::Uploading {
+            key: key.clone(),
+            container_id: container_id.clone(),
+            uri: uri.clone(),
+            created_at_ms: *at_ms,
+        },
+        (S::Uploading { .. }, O::Status(ContainerStatus::InProgress)) => state.clone(),
+        (
+            S::Uploading {
+                key,
+                container_id,
+                created_at_ms,
+                ..
+            },
+            O::Uploaded,
+        ) => S::ContainerCreated {
+            key: key.clone(),
+            container_id: container_id.clone(),
+            created_at_ms: *created_at_ms,
         },
 
         // Polling a container.
@@ -387,13 +598,19 @@ pub fn apply(state: &JobState, outcome: &Outcome) -> Result<JobState, InvalidTra
 
         // A container that expired or vanished was never published: make a new one.
         (
-            S::ContainerCreated { .. } | S::Ready { .. } | S::PublishIntent { .. },
+            S::Uploading { .. }
+            | S::ContainerCreated { .. }
+            | S::Ready { .. }
+            | S::PublishIntent { .. },
             O::Status(ContainerStatus::Expired) | O::ContainerGone,
         ) => S::Staged {
             key: state.key().expect("these states have a key").to_string(),
         },
         (
-            S::ContainerCreated { .. } | S::Ready { .. } | S::PublishIntent { .. },
+            S::Uploading { .. }
+            | S::ContainerCreated { .. }
+            | S::Ready { .. }
+            | S::PublishIntent { .. },
             O::Status(ContainerStatus::Error(detail)),
         ) => S::Failed {
             reason: format!("Instagram could not process the photo: {detail}"),
@@ -424,9 +641,96 @@ pub fn apply(state: &JobState, outcome: &Outcome) -> Result<JobState, InvalidTra
     Ok(next)
 }
 
+/// A carousel in `Staged`: make every child container, then see each `FINISHED`, then make
+/// the parent. Children are made before any is polled so Instagram processes them together.
+fn carousel_action(items: &[CarouselItem], key: &str) -> Action {
+    if let Some(index) = items.iter().position(|i| i.container_id.is_none()) {
+        return Action::CreateChild { index };
+    }
+    if let Some((index, item)) = items.iter().enumerate().find(|(_, i)| !i.finished) {
+        return Action::PollChild {
+            index,
+            container_id: item.container_id.clone().expect("every child exists here"),
+        };
+    }
+    Action::CreateContainer {
+        key: key.to_string(),
+    }
+}
+
 impl Job {
+    /// The next step for this job: [`next_action`] of its state, except where the kind or the
+    /// first comment decide. Pure; the same answer after a restart as before it.
+    pub fn next_action(&self) -> Action {
+        match (&self.kind, &self.state) {
+            (PostKind::Carousel { items }, JobState::Staged { key }) => carousel_action(items, key),
+            (_, JobState::Published { media_id, .. }) => match &self.first_comment {
+                Some(FirstComment {
+                    text,
+                    state: CommentState::Pending,
+                }) => Action::RecordCommentIntentThenComment {
+                    media_id: media_id.clone(),
+                    text: text.clone(),
+                },
+                Some(FirstComment {
+                    text,
+                    state: CommentState::Intent { attempted_at_ms },
+                }) => Action::VerifyComment {
+                    media_id: media_id.clone(),
+                    text: text.clone(),
+                    attempted_at_ms: *attempted_at_ms,
+                },
+                _ => Action::Finish,
+            },
+            (_, state) => next_action(state),
+        }
+    }
+
+    /// The child container ids of a carousel, in order, once all exist.
+    pub fn children(&self) -> Option<Vec<String>> {
+        match &self.kind {
+            PostKind::Carousel { items } => items.iter().map(|i| i.container_id.clone()).collect(),
+            _ => None,
+        }
+    }
+
+    /// Every photo file of the job: one, or each carousel item.
+    pub fn blobs(&self) -> Vec<&BlobInfo> {
+        match &self.kind {
+            PostKind::Carousel { items } if !items.is_empty() => {
+                items.iter().map(|i| &i.blob).collect()
+            }
+            _ => vec![&self.blob],
+        }
+    }
+
     /// Applies an outcome to the job: new state, and the bookkeeping that goes with progress.
     pub fn advance(&mut self, outcome: &Outcome) -> Result<(), InvalidTransition> {
+        match outcome {
+            Outcome::ChildCreated { .. } | Outcome::ChildStatus { .. } => {
+                return self.advance_child(outcome)
+            }
+            Outcome::CommentIntentRecorded { .. }
+            | Outcome::Commented { .. }
+            | Outcome::CommentMissing
+            | Outcome::CommentGaveUp { .. } => return self.advance_comment(outcome),
+            _ => {}
+        }
+        // Making a carousel's parent failed because a child is not ready or is gone: poll every
+        // child again (an expired one is then replaced) before the next parent.
+        if let (JobState::Staged { .. }, PostKind::Carousel { items }) =
+            (&self.state, &mut self.kind)
+        {
+            if matches!(
+                outcome,
+                Outcome::NotReady
+                    | Outcome::ContainerGone
+                    | Outcome::Status(ContainerStatus::Expired)
+            ) {
+                items.iter_mut().for_each(|i| i.finished = false);
+                return Ok(());
+            }
+        }
         let next = apply(&self.state, outcome)?;
         if let Outcome::MediaUnfetchable { reason } = outcome {
             self.restages += 1;
@@ -441,6 +745,13 @@ impl Job {
             }
             self.last_error = Some(reason.clone());
         }
+        // The parent container is gone (expired, not found): its children may be too, so each
+        // is polled again before a new parent is made; expired ones are then replaced.
+        if matches!(next, JobState::Staged { .. }) && self.state.container_id().is_some() {
+            if let PostKind::Carousel { items } = &mut self.kind {
+                items.iter_mut().for_each(|i| i.finished = false);
+            }
+        }
         if next != self.state {
             self.attempts = 0;
         }
@@ -448,6 +759,89 @@ impl Job {
             self.last_error = Some(reason.clone());
         }
         self.state = next;
+        Ok(())
+    }
+
+    /// Carousel children live in the kind; the job stays `Staged` until the parent is made.
+    fn advance_child(&mut self, outcome: &Outcome) -> Result<(), InvalidTransition> {
+        let invalid = || InvalidTransition {
+            state: self.state.name(),
+            outcome: format!("{outcome:?}"),
+        };
+        if !matches!(self.state, JobState::Staged { .. }) {
+            return Err(invalid());
+        }
+        let PostKind::Carousel { items } = &mut self.kind else {
+            return Err(invalid());
+        };
+        let (Outcome::ChildCreated { index, .. } | Outcome::ChildStatus { index, .. }) = outcome
+        else {
+            return Err(invalid());
+        };
+        let Some(item) = items.get_mut(*index) else {
+            return Err(invalid());
+        };
+        match outcome {
+            Outcome::ChildCreated { container_id, .. } if item.container_id.is_none() => {
+                item.container_id = Some(container_id.clone());
+                item.finished = false;
+            }
+            Outcome::ChildStatus { status, .. } if item.container_id.is_some() => match status {
+                ContainerStatus::InProgress => return Ok(()),
+                ContainerStatus::Finished => item.finished = true,
+                // Expired, or used elsewhere: never ours to publish. Make a new child.
+                ContainerStatus::Expired | ContainerStatus::Published => {
+                    item.container_id = None;
+                    item.finished = false;
+                }
+                ContainerStatus::Error(detail) => {
+                    let reason = format!(
+                        "Instagram could not process carousel photo {index}: {detail}",
+                        index = index + 1
+                    );
+                    self.last_error = Some(reason.clone());
+                    self.state = JobState::Failed { reason };
+                    self.attempts = 0;
+                    return Ok(());
+                }
+            },
+            _ => return Err(invalid()),
+        }
+        self.attempts = 0;
+        Ok(())
+    }
+
+    /// The first comment moves only while the post is `Published`; the post never moves back.
+    fn advance_comment(&mut self, outcome: &Outcome) -> Result<(), InvalidTransition> {
+        let invalid = || InvalidTransition {
+            state: self.state.name(),
+            outcome: format!("{outcome:?}"),
+        };
+        if !matches!(self.state, JobState::Published { .. }) {
+            return Err(invalid());
+        }
+        let Some(comment) = &mut self.first_comment else {
+            return Err(invalid());
+        };
+        use CommentState as C;
+        let next = match (&comment.state, outcome) {
+            (C::Pending, Outcome::CommentIntentRecorded { at_ms }) => C::Intent {
+                attempted_at_ms: *at_ms,
+            },
+            (C::Intent { .. }, Outcome::Commented { comment_id }) => C::Posted {
+                comment_id: comment_id.clone(),
+            },
+            (C::Intent { .. }, Outcome::CommentMissing) => C::Pending,
+            (C::Pending | C::Intent { .. }, Outcome::CommentGaveUp { reason }) => {
+                self.last_error = Some(format!("first comment not posted: {reason}"));
+                C::GaveUp {
+                    reason: reason.clone(),
+                }
+            }
+            _ => return Err(invalid()),
+        };
+        comment.state = next;
+        self.attempts = 0;
         Ok(())
     }
 
@@ -461,6 +855,13 @@ impl Job {
     pub fn retry(&mut self) -> bool {
         if matches!(self.state, JobState::Failed { .. }) {
             self.state = JobState::Captured;
+            // A fresh start: the old children may be why it failed.
+            if let PostKind::Carousel { items } = &mut self.kind {
+                for item in items {
+                    item.container_id = None;
+                    item.finished = false;
+                }
+            }
             self.attempts = 0;
             self.restages = 0;
             self.last_error = None;
@@ -527,6 +928,8 @@ mod tests {
             attempts: 0,
             restages: 0,
             last_error: None,
+            kind: PostKind::Photo,
+            first_comment: None,
         }
     }
 
@@ -803,5 +1206,302 @@ mod tests {
             Some(ContainerStatus::Error("2207009".into()))
         );
         assert_eq!(ContainerStatus::parse("weird", None), None);
+    }
+
+    // --- carousels ---
+
+    fn blob(n: u8) -> BlobInfo {
+        BlobInfo {
+            file: format!("x-{n}.jpg"),
+            sha256: format!("sha{n}"),
+            size: 1,
+            width: 1080,
+            height: 1350,
+        }
+    }
+
+    fn carousel(n: u8) -> Job {
+        let items: Vec<CarouselItem> = (1..=n).map(|i| CarouselItem::new(blob(i))).collect();
+        let mut j = job(JobState::Staged { key: "sha1".into() });
+        j.blob = blob(1);
+        j.kind = PostKind::Carousel { items };
+        j
+    }
+
+    fn child_created(index: usize) -> Outcome {
+        Outcome::ChildCreated {
+            index,
+            container_id: format!("child-{index}"),
+        }
+    }
+
+    fn child_status(index: usize, s: ContainerStatus) -> Outcome {
+        Outcome::ChildStatus { index, status: s }
+    }
+
+    #[test]
+    fn carousel_makes_every_child_then_polls_each_then_makes_the_parent() {
+        let mut j = carousel(3);
+        for i in 0..3 {
+            assert_eq!(j.next_action(), Action::CreateChild { index: i });
+            j.advance(&child_created(i)).unwrap();
+        }
+        assert_eq!(
+            j.next_action(),
+            Action::PollChild {
+                index: 0,
+                container_id: "child-0".into()
+            }
+        );
+        j.advance(&child_status(0, ContainerStatus::InProgress))
+            .unwrap();
+        assert!(matches!(
+            j.next_action(),
+            Action::PollChild { index: 0, .. }
+        ));
+        for i in 0..3 {
+            j.advance(&child_status(i, ContainerStatus::Finished))
+                .unwrap();
+        }
+        assert_eq!(
+            j.next_action(),
+            Action::CreateContainer { key: "sha1".into() }
+        );
+        assert_eq!(j.children().unwrap(), vec!["child-0", "child-1", "child-2"]);
+        assert_eq!(j.state.name(), "Staged");
+        // The parent then walks the ordinary path.
+        j.advance(&Outcome::ContainerCreated {
+            container_id: "parent".into(),
+            at_ms: 5,
+        })
+        .unwrap();
+        assert!(matches!(j.next_action(), Action::PollContainer { .. }));
+    }
+
+    #[test]
+    fn a_restarted_carousel_reuses_the_children_it_recorded() {
+        let mut j = carousel(3);
+        j.advance(&child_created(0)).unwrap();
+        j.advance(&child_created(1)).unwrap();
+        // The record round-trips (a restart reads it back) and asks only for the third child.
+        let back: Job = serde_json::from_str(&serde_json::to_string(&j).unwrap()).unwrap();
+        assert_eq!(back, j);
+        assert_eq!(back.next_action(), Action::CreateChild { index: 2 });
+        // A second ChildCreated for a child that exists is refused: never two containers.
+        assert!(j.clone().advance(&child_created(0)).is_err());
+    }
+
+    #[test]
+    fn an_expired_child_is_replaced_and_an_errored_child_fails_the_job() {
+        let mut j = carousel(2);
+        j.advance(&child_created(0)).unwrap();
+        j.advance(&child_created(1)).unwrap();
+        j.advance(&child_status(0, ContainerStatus::Expired))
+            .unwrap();
+        assert_eq!(j.next_action(), Action::CreateChild { index: 0 });
+        let mut failed = j.clone();
+        failed
+            .advance(&child_status(1, ContainerStatus::Error("bad".into())))
+            .unwrap();
+        assert_eq!(failed.state.name(), "Failed");
+        assert!(failed.last_error.unwrap().contains("carousel photo 2"));
+        // A retry starts the children afresh.
+        let mut retried = job(JobState::Failed { reason: "x".into() });
+        retried.kind = j.kind.clone();
+        assert!(retried.retry());
+        retried
+            .advance(&Outcome::Staged { key: "k".into() })
+            .unwrap();
+        assert_eq!(retried.next_action(), Action::CreateChild { index: 0 });
+    }
+
+    #[test]
+    fn child_outcomes_are_refused_outside_a_staged_carousel() {
+        let mut photo = job(JobState::Staged { key: key() });
+        assert!(photo.advance(&child_created(0)).is_err());
+        let mut j = carousel(2);
+        assert!(j.advance(&child_created(5)).is_err(), "no such item");
+        assert!(
+            j.advance(&child_status(0, ContainerStatus::Finished))
+                .is_err(),
+            "status of a child that does not exist"
+        );
+        j.state = created();
+        assert!(j.advance(&child_created(0)).is_err());
+    }
+
+    #[test]
+    fn a_gone_parent_polls_its_children_again_before_a_new_parent() {
+        let mut j = carousel(2);
+        for i in 0..2 {
+            j.advance(&child_created(i)).unwrap();
+            j.advance(&child_status(i, ContainerStatus::Finished))
+                .unwrap();
+        }
+        j.advance(&Outcome::ContainerCreated {
+            container_id: "parent".into(),
+            at_ms: 1,
+        })
+        .unwrap();
+        j.advance(&status(ContainerStatus::Expired)).unwrap();
+        assert_eq!(j.state.name(), "Staged");
+        assert!(matches!(
+            j.next_action(),
+            Action::PollChild { index: 0, .. }
+        ));
+    }
+
+    #[test]
+    fn a_parent_refused_for_a_gone_child_polls_the_children_again() {
+        let mut j = carousel(2);
+        for i in 0..2 {
+            j.advance(&child_created(i)).unwrap();
+            j.advance(&child_status(i, ContainerStatus::Finished))
+                .unwrap();
+        }
+        j.advance(&Outcome::ContainerGone).unwrap();
+        assert_eq!(j.state.name(), "Staged");
+        assert!(matches!(
+            j.next_action(),
+            Action::PollChild { index: 0, .. }
+        ));
+        // A photo in Staged still refuses it.
+        assert!(job(JobState::Staged { key: key() })
+            .advance(&Outcome::ContainerGone)
+            .is_err());
+    }
+
+    #[test]
+    fn old_records_without_a_kind_are_photos() {
+        let j = job(JobState::Captured);
+        let mut v = serde_json::to_value(&j).unwrap();
+        assert!(v.get("kind").is_none(), "photos keep the old record shape");
+        v.as_object_mut().unwrap().remove("first_comment");
+        let back: Job = serde_json::from_value(v).unwrap();
+        assert_eq!(back.kind, PostKind::Photo);
+        assert_eq!(back.first_comment, None);
+    }
+
+    // --- first comment ---
+
+    fn commented(state: CommentState) -> Job {
+        let mut j = job(published());
+        j.first_comment = Some(FirstComment {
+            text: "#booth #party".into(),
+            state,
+        });
+        j
+    }
+
+    #[test]
+    fn first_comment_records_its_intent_then_comments_then_finishes() {
+        let mut j = commented(CommentState::Pending);
+        assert_eq!(
+            j.next_action(),
+            Action::RecordCommentIntentThenComment {
+                media_id: "m-1".into(),
+                text: "#booth #party".into()
+            }
+        );
+        j.advance(&Outcome::CommentIntentRecorded { at_ms: 7 })
+            .unwrap();
+        assert_eq!(
+            j.next_action(),
+            Action::VerifyComment {
+                media_id: "m-1".into(),
+                text: "#booth #party".into(),
+                attempted_at_ms: 7
+            }
+        );
+        j.advance(&Outcome::Commented {
+            comment_id: "c9".into(),
+        })
+        .unwrap();
+        assert_eq!(j.next_action(), Action::Finish);
+        assert_eq!(j.state, published(), "the post never moves for a comment");
+    }
+
+    #[test]
+    fn a_comment_found_missing_is_sent_again_and_one_that_fails_is_given_up() {
+        let mut j = commented(CommentState::Intent { attempted_at_ms: 7 });
+        j.advance(&Outcome::CommentMissing).unwrap();
+        assert!(matches!(
+            j.next_action(),
+            Action::RecordCommentIntentThenComment { .. }
+        ));
+        j.advance(&Outcome::CommentGaveUp {
+            reason: "comments are off".into(),
+        })
+        .unwrap();
+        assert_eq!(j.next_action(), Action::Finish);
+        assert_eq!(j.state, published());
+        assert!(j.last_error.unwrap().contains("comments are off"));
+    }
+
+    #[test]
+    fn comment_outcomes_need_a_published_post_and_a_comment() {
+        let mut j = commented(CommentState::Pending);
+        j.state = intent();
+        assert!(j
+            .advance(&Outcome::CommentIntentRecorded { at_ms: 1 })
+            .is_err());
+        let mut none = job(published());
+        assert!(none
+            .advance(&Outcome::CommentIntentRecorded { at_ms: 1 })
+            .is_err());
+        assert_eq!(none.next_action(), Action::Finish);
+        // Posted is final: no second comment.
+        let mut posted = commented(CommentState::Posted {
+            comment_id: "c".into(),
+        });
+        assert!(posted
+            .advance(&Outcome::CommentIntentRecorded { at_ms: 1 })
+            .is_err());
+        assert!(posted.advance(&Outcome::CommentMissing).is_err());
+    }
+
+    // --- reels ---
+
+    #[test]
+    fn a_reel_uploads_into_its_container_then_walks_the_ordinary_path() {
+        let staged = JobState::Staged { key: key() };
+        let uploading = apply(
+            &staged,
+            &Outcome::UploadStarted {
+                container_id: cid(),
+                uri: "http://up/x".into(),
+                at_ms: 3,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            next_action(&uploading),
+            Action::Upload {
+                container_id: cid(),
+                uri: "http://up/x".into()
+            }
+        );
+        assert_eq!(
+            apply(&uploading, &status(ContainerStatus::InProgress)).unwrap(),
+            uploading
+        );
+        let created = apply(&uploading, &Outcome::Uploaded).unwrap();
+        assert_eq!(
+            created,
+            JobState::ContainerCreated {
+                key: key(),
+                container_id: cid(),
+                created_at_ms: 3
+            }
+        );
+        assert_eq!(apply(&uploading, &Outcome::ContainerGone).unwrap(), staged);
+        assert_eq!(
+            apply(&uploading, &status(ContainerStatus::Error("x".into())))
+                .unwrap()
+                .name(),
+            "Failed"
+        );
+        assert!(apply(&uploading, &Outcome::IntentRecorded { at_ms: 1 }).is_err());
+        assert!(apply(&created, &Outcome::Uploaded).is_err());
     }
 }

@@ -1,14 +1,16 @@
 //! Taking a photo: capture a frame, make it compliant, save it durably. Never touches the
 //! network, so the booth keeps taking photos with no connection at all.
 
-use crate::job::Job;
+use crate::job::{Job, PostKind};
 use crate::pipeline::capture::{Camera, CaptureError};
-use crate::pipeline::encode::{self, EncodeError, EncodeOptions};
+use crate::pipeline::encode::{self, CompliantJpeg, EncodeError, EncodeOptions};
+use crate::pipeline::variants;
 use crate::publish::caption::{self, CaptionValues};
-use crate::store::{Store, StoreError};
+use crate::store::{NewFile, NewJob, Store, StoreError};
 use crate::ui::{Screen, StatusSender};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::{error, info};
 
@@ -43,7 +45,13 @@ pub struct Shooter {
     store: Store,
     encode: EncodeOptions,
     caption_template: String,
+    /// Empty: no first comment.
+    first_comment_template: String,
     event: String,
+    /// Photos per press: 1, or 2..=10 for one carousel.
+    shots: u32,
+    countdown: Duration,
+    also_story: bool,
     /// `{n}` in captions: photos taken by this booth, counting the ones already in the store.
     counter: AtomicU64,
     status: StatusSender,
@@ -68,7 +76,11 @@ impl Shooter {
             store,
             encode: EncodeOptions::from(&config.image),
             caption_template: config.instagram.caption.clone(),
+            first_comment_template: config.instagram.first_comment.clone(),
             event: config.instagram.event.clone(),
+            shots: config.instagram.carousel_shots.max(1),
+            countdown: Duration::from_millis(config.instagram.carousel_countdown_ms),
+            also_story: config.instagram.also_story,
             counter: AtomicU64::new(already_taken),
             status,
             wake,
@@ -76,21 +88,17 @@ impl Shooter {
         }
     }
 
-    /// Takes and saves one photo. Returns once the photo is durable: only then is it "Saved".
+    /// Takes and saves one photo (or, in carousel mode, every shot of one carousel). Returns
+    /// once it is durable: only then is it "Saved".
     pub async fn shoot(self: &Arc<Self>) -> Result<Job, ShootError> {
         let closed = self.closed.lock().await;
         if *closed {
             return Err(ShootError::ShuttingDown);
         }
-        self.status.send_modify(|s| s.screen = Screen::Saving);
-        let this = Arc::clone(self);
-        // Runs to the end even if the caller goes away: a save is never left half done.
-        let result = tokio::task::spawn_blocking(move || this.shoot_blocking())
-            .await
-            .expect("shooting does not panic");
+        let result = self.take().await;
         match &result {
             Ok(job) => {
-                info!(job = %job.id, bytes = job.blob.size, width = job.blob.width, height = job.blob.height, "photo saved");
+                info!(job = %job.id, kind = job.kind.name(), photos = job.blobs().len(), bytes = job.blob.size, width = job.blob.width, height = job.blob.height, "photo saved");
                 self.status.send_modify(|s| {
                     s.screen = Screen::Saved;
                     s.waiting += 1;
@@ -103,29 +111,118 @@ impl Shooter {
                 self.status.send_modify(|s| s.screen = screen);
             }
         }
+        drop(closed);
         result
+    }
+
+    async fn take(self: &Arc<Self>) -> Result<Job, ShootError> {
+        let mut shots: Vec<CompliantJpeg> = Vec::new();
+        for shot in 0..self.shots {
+            if shot > 0 {
+                self.countdown(shot as usize + 1).await;
+            }
+            self.status.send_modify(|s| s.screen = Screen::Saving);
+            let this = Arc::clone(self);
+            let size = shots.first().map(|j| (j.width, j.height));
+            // Runs to the end even if the caller goes away: a save is never left half done.
+            let jpeg = tokio::task::spawn_blocking(move || this.capture_one(size))
+                .await
+                .expect("shooting does not panic")?;
+            shots.push(jpeg);
+        }
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || this.save(shots))
+            .await
+            .expect("saving does not panic")
+    }
+
+    /// "Photo 2 of 4 in 3… 2… 1…" between the shots of a carousel.
+    async fn countdown(&self, shot: usize) {
+        let of = self.shots as usize;
+        let mut left = self.countdown;
+        while !left.is_zero() {
+            let secs = left.as_secs_f64().ceil() as u32;
+            self.status
+                .send_modify(|s| s.screen = Screen::Countdown { secs, shot, of });
+            let step = left.min(Duration::from_secs(1));
+            tokio::time::sleep(step).await;
+            left -= step;
+        }
+    }
+
+    /// One compliant JPEG from the camera; a carousel's later shots take the first one's size.
+    fn capture_one(&self, size: Option<(u32, u32)>) -> Result<CompliantJpeg, ShootError> {
+        let mut camera = self.camera.lock().expect("camera lock");
+        let frame = camera.capture()?;
+        let mut jpeg = encode::make_compliant(&frame, &self.encode)?;
+        drop(frame);
+        if let Some((w, h)) = size {
+            jpeg = variants::same_size(jpeg, w, h, self.encode.quality)?;
+        }
+        if self.shots > 1 {
+            // A folder camera hands out one pending file at a time, so a carousel's shots are
+            // moved aside as they are taken (not once the carousel is saved, as single photos
+            // are): a crash mid-carousel leaves those files in `taken/`, not in the folder.
+            if let Err(e) = camera.commit() {
+                error!(error = %e, "could not move the source image aside");
+            }
+        }
+        Ok(jpeg)
+    }
+
+    fn save(&self, shots: Vec<CompliantJpeg>) -> Result<Job, ShootError> {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let values = caption_values(n, &self.event);
+        let caption = caption::render(&self.caption_template, &values);
+        let first_comment = (!self.first_comment_template.is_empty())
+            .then(|| caption::render(&self.first_comment_template, &values));
+        let kind = if shots.len() > 1 {
+            PostKind::Carousel { items: Vec::new() }
+        } else {
+            PostKind::Photo
+        };
+        let job = self.store.save_job(NewJob {
+            files: shots
+                .iter()
+                .map(|j| NewFile::jpeg(&j.bytes, j.width, j.height))
+                .collect(),
+            caption,
+            kind,
+            first_comment,
+        })?;
+        if self.shots == 1 {
+            let mut camera = self.camera.lock().expect("camera lock");
+            if let Err(e) = camera.commit() {
+                // The photo is saved; the source just stays where it was.
+                error!(job = %job.id, error = %e, "saved, but could not move the source image aside");
+            }
+        }
+        if self.also_story {
+            // The photo is saved whatever happens to its Story copy.
+            if let Err(e) = self.save_story(&job, &shots[0]) {
+                error!(job = %job.id, error = %e, "saved, but its Story copy could not be made");
+            }
+        }
+        Ok(job)
+    }
+
+    /// The Story copy of a photo: its own job, its own exactly-once record, no caption.
+    fn save_story(&self, of: &Job, photo: &CompliantJpeg) -> Result<Job, ShootError> {
+        let story = variants::story(&photo.bytes, self.encode.quality)?;
+        let job = self.store.save_job(NewJob {
+            files: vec![NewFile::jpeg(&story.bytes, story.width, story.height)],
+            caption: String::new(),
+            kind: PostKind::Story { of: Some(of.id) },
+            first_comment: None,
+        })?;
+        info!(job = %job.id, photo = %of.id, width = story.width, height = story.height, "story saved");
+        self.status.send_modify(|s| s.waiting += 1);
+        Ok(job)
     }
 
     /// Stops taking photos, after any save in progress has finished.
     pub async fn close(&self) {
         *self.closed.lock().await = true;
-    }
-
-    fn shoot_blocking(&self) -> Result<Job, ShootError> {
-        let mut camera = self.camera.lock().expect("camera lock");
-        let frame = camera.capture()?;
-        let jpeg = encode::make_compliant(&frame, &self.encode)?;
-        drop(frame);
-        let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        let caption = caption::render(&self.caption_template, &caption_values(n, &self.event));
-        let job = self
-            .store
-            .save_photo(&jpeg.bytes, jpeg.width, jpeg.height, caption)?;
-        if let Err(e) = camera.commit() {
-            // The photo is saved; the source just stays where it was.
-            error!(job = %job.id, error = %e, "saved, but could not move the source image aside");
-        }
-        Ok(job)
     }
 }
 

@@ -6,3 +6,4 @@ mod bad_input;
 mod cli_contract;
 mod crash;
 mod exactly_once;
+mod post_kinds;

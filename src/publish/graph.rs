@@ -86,6 +86,9 @@ pub enum ApiError {
     CaptivePortal(String),
     #[error("Instagram error {code}/{sub}: {message}", code = .error.code, sub = .error.error_subcode.unwrap_or(0), message = .error.message)]
     Graph { status: u16, error: GraphError },
+    /// The video upload host refused a part; `retriable` is its own word on trying again.
+    #[error("the video upload was refused: {message}")]
+    Upload { retriable: bool, message: String },
     /// An answer we cannot read; treated as transient.
     #[error("unexpected answer from Instagram (HTTP {status}): {detail}")]
     Unexpected { status: u16, detail: String },
@@ -96,8 +99,55 @@ impl ApiError {
         match self {
             Self::Graph { status, error } => classify(*status, error),
             Self::Unexpected { status: 429, .. } => ErrorClass::RateLimit,
+            Self::Upload {
+                retriable: false, ..
+            } => ErrorClass::Invalid,
             _ => ErrorClass::Transient,
         }
+    }
+}
+
+/// A comment on a media object.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct CommentInfo {
+    pub id: String,
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub timestamp: Option<String>,
+}
+
+/// The upload host's answer: `{"success":true}` or `{"debug_info":{"retriable":…,"message":…}}`.
+pub fn parse_upload_answer(status: u16, body: &[u8]) -> Result<(), ApiError> {
+    #[derive(Deserialize)]
+    struct DebugInfo {
+        #[serde(default)]
+        retriable: bool,
+        #[serde(default, rename = "type")]
+        kind: String,
+        #[serde(default)]
+        message: String,
+    }
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        success: bool,
+        #[serde(default)]
+        debug_info: Option<DebugInfo>,
+    }
+    match serde_json::from_slice::<Answer>(body) {
+        Ok(Answer {
+            debug_info: Some(d),
+            ..
+        }) => Err(ApiError::Upload {
+            retriable: d.retriable,
+            message: format!("{} {}", d.kind, d.message).trim().to_string(),
+        }),
+        Ok(Answer { success: true, .. }) if (200..300).contains(&status) => Ok(()),
+        _ => Err(ApiError::Unexpected {
+            status,
+            detail: String::from_utf8_lossy(body).chars().take(120).collect(),
+        }),
     }
 }
 
@@ -172,6 +222,153 @@ impl GraphClient {
             .form(&[("image_url", image_url), ("caption", caption)]);
         let created: Created = self.send(req).await?;
         Ok(created.id)
+    }
+
+    /// `POST /{ig-user-id}/media` with any parameters: the container id.
+    async fn create_media(&self, params: &[(&str, &str)]) -> Result<String, ApiError> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: String,
+        }
+        let url = format!("{}/{}/media", self.base, self.user_id);
+        let created: Created = self.send(self.http.post(url).form(params)).await?;
+        Ok(created.id)
+    }
+
+    /// A carousel child: `is_carousel_item=true`, and no caption (the parent has it).
+    pub async fn create_carousel_item(&self, image_url: &str) -> Result<String, ApiError> {
+        self.create_media(&[("image_url", image_url), ("is_carousel_item", "true")])
+            .await
+    }
+
+    /// The carousel itself: `media_type=CAROUSEL`, the children in order, the caption.
+    pub async fn create_carousel(
+        &self,
+        children: &[String],
+        caption: &str,
+    ) -> Result<String, ApiError> {
+        let children = children.join(",");
+        self.create_media(&[
+            ("media_type", "CAROUSEL"),
+            ("children", &children),
+            ("caption", caption),
+        ])
+        .await
+    }
+
+    /// A Story: `media_type=STORIES`, no caption (Stories have none).
+    pub async fn create_story(&self, image_url: &str) -> Result<String, ApiError> {
+        self.create_media(&[("media_type", "STORIES"), ("image_url", image_url)])
+            .await
+    }
+
+    /// A Reel container for a resumable upload: its id and the `uri` the bytes go to.
+    pub async fn create_reel_upload(&self, caption: &str) -> Result<(String, String), ApiError> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: String,
+            uri: String,
+        }
+        let url = format!("{}/{}/media", self.base, self.user_id);
+        let req = self.http.post(url).form(&[
+            ("media_type", "REELS"),
+            ("upload_type", "resumable"),
+            ("caption", caption),
+        ]);
+        let created: Created = self.send(req).await?;
+        Ok((created.id, created.uri))
+    }
+
+    /// `GET /{container-id}?fields=video_status`: how many bytes of the upload Instagram has.
+    pub async fn uploaded_bytes(&self, container_id: &str) -> Result<u64, ApiError> {
+        #[derive(Deserialize)]
+        struct Phase {
+            #[serde(default)]
+            bytes_transferred: u64,
+        }
+        #[derive(Deserialize)]
+        struct VideoStatus {
+            uploading_phase: Phase,
+        }
+        #[derive(Deserialize)]
+        struct Answer {
+            video_status: VideoStatus,
+        }
+        let url = format!("{}/{}", self.base, container_id);
+        let req = self.http.get(url).query(&[("fields", "video_status")]);
+        let a: Answer = self.send(req).await?;
+        Ok(a.video_status.uploading_phase.bytes_transferred)
+    }
+
+    /// Sends `bytes` (the file from `offset` on) to the upload host. The token goes in an
+    /// `Authorization: OAuth` header, as the upload host wants it; never in the URL.
+    pub async fn upload_part(
+        &self,
+        uri: &str,
+        bytes: Vec<u8>,
+        offset: u64,
+        file_size: u64,
+    ) -> Result<(), ApiError> {
+        let resp = self
+            .http
+            .post(uri)
+            .header("Authorization", format!("OAuth {}", self.token.0))
+            .header("offset", offset.to_string())
+            .header("file_size", file_size.to_string())
+            .header("Content-Type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| ApiError::Network(describe_reqwest(&e)))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Network(describe_reqwest(&e)))?;
+        parse_upload_answer(status, &body)
+    }
+
+    /// `POST /{media-id}/comments`: the new comment's id.
+    pub async fn comment(&self, media_id: &str, message: &str) -> Result<String, ApiError> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: String,
+        }
+        let url = format!("{}/{}/comments", self.base, media_id);
+        let created: Created = self
+            .send(self.http.post(url).form(&[("message", message)]))
+            .await?;
+        Ok(created.id)
+    }
+
+    /// `GET /{media-id}/comments`: the media's comments, newest first.
+    pub async fn comments(&self, media_id: &str) -> Result<Vec<CommentInfo>, ApiError> {
+        #[derive(Deserialize)]
+        struct Page {
+            data: Vec<CommentInfo>,
+        }
+        let url = format!("{}/{}/comments", self.base, media_id);
+        let req = self
+            .http
+            .get(url)
+            .query(&[("fields", "id,text,timestamp,username"), ("limit", "50")]);
+        let page: Page = self.send(req).await?;
+        Ok(page.data)
+    }
+
+    /// `GET /{ig-user-id}/stories`: the account's live Stories (they are not in `/media`).
+    pub async fn recent_stories(&self) -> Result<Vec<MediaInfo>, ApiError> {
+        #[derive(Deserialize)]
+        struct Page {
+            data: Vec<MediaInfo>,
+        }
+        let url = format!("{}/{}/stories", self.base, self.user_id);
+        let req = self
+            .http
+            .get(url)
+            .query(&[("fields", "id,caption,timestamp,permalink")]);
+        let page: Page = self.send(req).await?;
+        Ok(page.data)
     }
 
     /// `GET /{container-id}?fields=status_code,status`.
@@ -421,6 +618,28 @@ mod tests {
         assert_eq!(e.class(), ErrorClass::RateLimit);
         let e = parse_answer::<Id>(200, "application/json", b"{\"nope\":1}").unwrap_err();
         assert!(matches!(e, ApiError::Unexpected { .. }));
+    }
+
+    #[test]
+    fn upload_host_answers_are_read() {
+        assert!(
+            parse_upload_answer(200, br#"{"success":true,"message":"Upload successful."}"#).is_ok()
+        );
+        let e = parse_upload_answer(
+            400,
+            br#"{"debug_info":{"retriable":false,"type":"ProcessingFailedError","message":"Request processing failed"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Invalid);
+        assert!(e.to_string().contains("ProcessingFailedError"), "{e}");
+        let e = parse_upload_answer(
+            500,
+            br#"{"debug_info":{"retriable":true,"type":"x","message":"y"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Transient);
+        let e = parse_upload_answer(502, b"<html>bad gateway</html>").unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Transient);
     }
 
     #[test]

@@ -4,9 +4,9 @@
 
 use super::backoff;
 use super::errors::ErrorClass;
-use super::graph::{ApiError, GraphClient, MediaInfo};
+use super::graph::{ApiError, CommentInfo, GraphClient, MediaInfo};
 use crate::failpoint;
-use crate::job::{self, Action, ContainerStatus, Job, Outcome};
+use crate::job::{Action, ContainerStatus, Job, Outcome, PostKind};
 use crate::media::{MediaError, MediaHost};
 use crate::store::{now_ms, Store, StoreError};
 use crate::ui::{Screen, StatusSender};
@@ -26,6 +26,10 @@ pub struct Settings {
     /// How long to stop publishing after an auth or account error before trying again.
     pub auth_pause: Duration,
     pub delete_published: bool,
+    /// Reels: how often to poll processing (Meta suggests about once a minute).
+    pub video_poll_interval: Duration,
+    /// Reels: bytes per upload request; a cut connection costs at most this much again.
+    pub upload_chunk_bytes: usize,
 }
 
 impl From<&crate::config::Config> for Settings {
@@ -36,12 +40,17 @@ impl From<&crate::config::Config> for Settings {
             poll_interval: Duration::from_millis(c.publish.poll_interval_ms),
             auth_pause: Duration::from_secs(c.publish.auth_pause_secs),
             delete_published: c.store.delete_published,
+            video_poll_interval: Duration::from_millis(c.publish.video_poll_interval_ms),
+            upload_chunk_bytes: c.publish.upload_chunk_bytes as usize,
         }
     }
 }
 
 /// A container id unknown to Instagram (24/2207008) is retried this often before a new one.
 const CONTAINER_NOT_FOUND_RETRIES: u32 = 3;
+
+/// The first comment is tried this often before the booth gives it up (the post stands).
+const MAX_COMMENT_ATTEMPTS: u32 = 10;
 
 /// How far before the recorded publish attempt a media's timestamp may be and still be ours
 /// (clocks differ).
@@ -66,6 +75,8 @@ enum StepError {
     Media(#[from] MediaError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot read the video file: {0}")]
+    Io(#[from] std::io::Error),
     #[error(
         "Instagram shows the photo as published but it is not in the account's recent media yet"
     )]
@@ -92,6 +103,33 @@ fn on_error(action: &Action, class: ErrorClass, attempts: u32, message: &str) ->
         Account => return Response::Pause(Screen::AccountProblem),
         RateLimit => return Response::Pause(Screen::RateLimited),
         _ => {}
+    }
+    // The first comment: the post is live whatever happens here, so no error can lead back
+    // to a publish. Invalid input or too many failures give the comment up.
+    if matches!(
+        action,
+        Action::RecordCommentIntentThenComment { .. } | Action::VerifyComment { .. }
+    ) {
+        return if class == Invalid || attempts + 1 >= MAX_COMMENT_ATTEMPTS {
+            Response::Advance(Outcome::CommentGaveUp {
+                reason: message.to_string(),
+            })
+        } else {
+            Response::Retry
+        };
+    }
+    // A carousel child that expired or vanished is replaced; the others are kept.
+    if let Action::PollChild { index, .. } = action {
+        let gone = class == ContainerExpired
+            || class == ContainerNotFound && attempts + 1 >= CONTAINER_NOT_FOUND_RETRIES;
+        return if gone {
+            Response::Advance(Outcome::ChildStatus {
+                index: *index,
+                status: ContainerStatus::Expired,
+            })
+        } else {
+            Response::Retry
+        };
     }
     let may_be_published = matches!(
         action,
@@ -215,12 +253,15 @@ impl Publisher {
     /// for everyone, or `None` for a per-job backoff).
     async fn drive(&self, mut job: Job) -> Result<Option<Duration>, (Job, Option<Duration>)> {
         loop {
-            let action = job::next_action(&job.state);
+            let action = job.next_action();
             if action == Action::Nothing {
                 return Ok(None);
             }
             match self.step(&mut job, &action).await {
                 Ok(Step::Moved) => continue,
+                Ok(Step::Poll) if job.kind == PostKind::Reel => {
+                    return Ok(Some(self.settings.video_poll_interval))
+                }
                 Ok(Step::Poll) => return Ok(Some(self.settings.poll_interval)),
                 Err(e) => return Err(self.handle_error(job, &action, e).await),
             }
@@ -236,7 +277,9 @@ impl Publisher {
         let message = e.to_string();
         let response = match &e {
             StepError::Api(api) => on_error(action, api.class(), job.attempts, &message),
-            StepError::Media(MediaError::Io(io)) if io.kind() == std::io::ErrorKind::NotFound => {
+            StepError::Media(MediaError::Io(io)) | StepError::Io(io)
+                if io.kind() == std::io::ErrorKind::NotFound =>
+            {
                 Response::Advance(Outcome::BlobMissing)
             }
             _ => Response::Retry,
@@ -259,7 +302,7 @@ impl Publisher {
                     error!(job = %job.id, %invalid, "ignoring an outcome that does not fit the job");
                 }
                 self.persist(&job).await;
-                if let job::JobState::Failed { reason } = &job.state {
+                if let crate::job::JobState::Failed { reason } = &job.state {
                     error!(job = %job.id, %reason, "job failed; `postbooth queue retry` starts it again");
                     self.status
                         .send_modify(|s| s.screen = Screen::Error("POST".into()));
@@ -311,19 +354,94 @@ impl Publisher {
     async fn step(&self, job: &mut Job, action: &Action) -> Result<Step, StepError> {
         match action {
             Action::Stage => {
-                let path = self.store.photo_path(job);
-                if !path.is_file() {
+                let paths: Vec<_> = job
+                    .blobs()
+                    .into_iter()
+                    .map(|b| (b.sha256.clone(), self.store.blob_path(b)))
+                    .collect();
+                if paths.iter().any(|(_, path)| !path.is_file()) {
                     self.advance(job, Outcome::BlobMissing).await?;
                     return Ok(Step::Moved);
                 }
-                let key = job.blob.sha256.clone();
-                self.media.stage(&key, &path).await?;
+                // A Reel's bytes go straight to Instagram's upload host, not a media host.
+                if job.kind != PostKind::Reel {
+                    for (key, path) in &paths {
+                        self.media.stage(key, path).await?;
+                    }
+                }
                 failpoint::hit("stage.before-persist");
+                let key = job.blob.sha256.clone();
                 self.advance(job, Outcome::Staged { key }).await?;
             }
+            Action::CreateChild { index } => {
+                let PostKind::Carousel { items } = &job.kind else {
+                    unreachable!("only carousels have children")
+                };
+                let key = items[*index].blob.sha256.clone();
+                let url = self.media.public_url(&key).await?;
+                let container_id = self.graph.create_carousel_item(&url).await?;
+                failpoint::hit("carousel.child-created-before-persist");
+                info!(job = %job.id, child = index + 1, container = %container_id, "carousel child container created");
+                self.advance(
+                    job,
+                    Outcome::ChildCreated {
+                        index: *index,
+                        container_id,
+                    },
+                )
+                .await?;
+                failpoint::hit("carousel.child-persisted");
+            }
+            Action::PollChild {
+                index,
+                container_id,
+            } => {
+                let status = self.graph.container_status(container_id).await?;
+                if status == ContainerStatus::InProgress {
+                    return Ok(Step::Poll);
+                }
+                self.advance(
+                    job,
+                    Outcome::ChildStatus {
+                        index: *index,
+                        status,
+                    },
+                )
+                .await?;
+            }
+            Action::CreateContainer { .. } if job.kind == PostKind::Reel => {
+                let (container_id, uri) = self.graph.create_reel_upload(&job.caption).await?;
+                failpoint::hit("container.created-before-persist");
+                info!(job = %job.id, container = %container_id, "reel upload container created");
+                self.advance(
+                    job,
+                    Outcome::UploadStarted {
+                        container_id,
+                        uri,
+                        at_ms: now_ms(),
+                    },
+                )
+                .await?;
+            }
+            Action::Upload { container_id, uri } => {
+                self.upload(job, container_id, uri).await?;
+                self.advance(job, Outcome::Uploaded).await?;
+            }
             Action::CreateContainer { key } => {
-                let url = self.media.public_url(key).await?;
-                let container_id = self.graph.create_container(&url, &job.caption).await?;
+                let container_id = match &job.kind {
+                    PostKind::Carousel { .. } => {
+                        let children = job.children().expect("every child exists here");
+                        self.graph.create_carousel(&children, &job.caption).await?
+                    }
+                    PostKind::Story { .. } => {
+                        let url = self.media.public_url(key).await?;
+                        self.graph.create_story(&url).await?
+                    }
+                    PostKind::Photo | PostKind::Reel => {
+                        let url = self.media.public_url(key).await?;
+                        self.graph.create_container(&url, &job.caption).await?
+                    }
+                };
                 failpoint::hit("container.created-before-persist");
                 info!(job = %job.id, container = %container_id, "container created");
                 self.advance(
@@ -369,10 +487,39 @@ impl Publisher {
                     other => self.advance(job, Outcome::Status(other)).await?,
                 }
             }
+            Action::RecordCommentIntentThenComment { media_id, text } => {
+                self.advance(job, Outcome::CommentIntentRecorded { at_ms: now_ms() })
+                    .await?;
+                failpoint::hit("comment.intent-persisted");
+                let comment_id = self.graph.comment(media_id, text).await?;
+                failpoint::hit("comment.response-received");
+                info!(job = %job.id, media = %media_id, comment = %comment_id, "first comment posted");
+                self.advance(job, Outcome::Commented { comment_id }).await?;
+            }
+            Action::VerifyComment {
+                media_id,
+                text,
+                attempted_at_ms,
+            } => {
+                let comments = self.graph.comments(media_id).await?;
+                match find_comment(&comments, text, *attempted_at_ms) {
+                    Some(found) => {
+                        info!(job = %job.id, comment = %found.id, "the first comment was posted: recording it, not posting again");
+                        let comment_id = found.id.clone();
+                        self.advance(job, Outcome::Commented { comment_id }).await?;
+                    }
+                    None => {
+                        info!(job = %job.id, "the first comment is not there: posting it");
+                        self.advance(job, Outcome::CommentMissing).await?;
+                    }
+                }
+            }
             Action::Finish => {
-                let key = job.blob.sha256.clone();
-                if let Err(e) = self.media.unstage(&key).await {
-                    warn!(job = %job.id, error = %e, "could not remove the staged copy; it is harmless");
+                let keys: Vec<String> = job.blobs().iter().map(|b| b.sha256.clone()).collect();
+                for key in keys.iter().filter(|_| job.kind != PostKind::Reel) {
+                    if let Err(e) = self.media.unstage(key).await {
+                        warn!(job = %job.id, error = %e, "could not remove the staged copy; it is harmless");
+                    }
                 }
                 if self.settings.delete_published {
                     let copy = job.clone();
@@ -390,6 +537,34 @@ impl Publisher {
             Action::Nothing => {}
         }
         Ok(Step::Moved)
+    }
+
+    /// Sends the Reel's bytes Instagram does not have yet, one chunk per request. Always asks
+    /// first: after a cut connection (or a restart) the upload resumes from the byte Instagram
+    /// last acknowledged, never from the start.
+    async fn upload(&self, job: &Job, container_id: &str, uri: &str) -> Result<(), StepError> {
+        let path = self.store.photo_path(job);
+        let size = job.blob.size;
+        let mut offset = self.graph.uploaded_bytes(container_id).await?;
+        if offset > size {
+            return Err(StepError::Api(ApiError::Unexpected {
+                status: 200,
+                detail: format!("Instagram reports {offset} bytes of a {size}-byte video"),
+            }));
+        }
+        if offset > 0 {
+            info!(job = %job.id, offset, size, "resuming the video upload");
+        }
+        let chunk = self.settings.upload_chunk_bytes.max(1) as u64;
+        while offset < size {
+            let len = chunk.min(size - offset);
+            let part = read_part(&path, offset, len).await?;
+            self.graph.upload_part(uri, part, offset, size).await?;
+            offset += len;
+            failpoint::hit("upload.part-sent");
+        }
+        info!(job = %job.id, bytes = size, "video uploaded");
+        Ok(())
     }
 
     async fn published(
@@ -429,7 +604,10 @@ impl Publisher {
         job: &Job,
         attempted_at_ms: u64,
     ) -> Result<MediaInfo, StepError> {
-        let recent = self.graph.recent_media(50).await?;
+        let recent = match job.kind {
+            PostKind::Story { .. } => self.graph.recent_stories().await?,
+            _ => self.graph.recent_media(50).await?,
+        };
         let own_id = job.id;
         let claimed: Vec<String> = self
             .store
@@ -441,6 +619,24 @@ impl Publisher {
             .collect();
         pick_media(recent, &job.caption, attempted_at_ms, &claimed).ok_or(StepError::MediaNotListed)
     }
+}
+
+/// Our first comment among the media's comments: the same text, made no earlier than the
+/// attempt (with slack for clock skew). A person commenting the same words before us is
+/// possible but harmless: we then record theirs and post none.
+fn find_comment<'a>(
+    comments: &'a [CommentInfo],
+    text: &str,
+    attempted_at_ms: u64,
+) -> Option<&'a CommentInfo> {
+    let earliest = attempted_at_ms.saturating_sub(MEDIA_MATCH_SLACK_MS);
+    comments.iter().find(|c| {
+        c.text == text
+            && c.timestamp
+                .as_deref()
+                .and_then(parse_graph_time)
+                .is_none_or(|t| t >= earliest)
+    })
 }
 
 /// Our media among recent posts: same caption, posted no earlier than the attempt (with
@@ -469,6 +665,21 @@ fn pick_media(
         .collect();
     candidates.sort_by_key(|(t, _)| *t);
     candidates.into_iter().next().map(|(_, m)| m)
+}
+
+/// `len` bytes of the file at `path` from `offset`, read off the async workers.
+async fn read_part(path: &std::path::Path, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = std::fs::File::open(path)?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut part = Vec::with_capacity(len as usize);
+        file.take(len).read_to_end(&mut part)?;
+        Ok(part)
+    })
+    .await
+    .expect("reading a file does not panic")
 }
 
 /// Graph timestamps look like `2026-11-27T11:00:00+0000`. Milliseconds since the epoch.

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::error::GraphError;
-use super::state::{NodeKind, SimMedia, SimState};
+use super::state::{ContainerKind, NodeKind, SimImage, SimMedia, SimState};
 use super::Shared;
 use crate::pipeline::compliance::check_jpeg;
 
@@ -63,6 +63,9 @@ pub enum Route {
     User,
     ContainerStatus(String),
     MediaObject(String),
+    ListStories,
+    CreateComment(String),
+    ListComments(String),
     UnknownObject(String),
     Unsupported,
 }
@@ -78,6 +81,9 @@ impl Route {
             Route::User => "user",
             Route::ContainerStatus(_) => "container_status",
             Route::MediaObject(_) => "media",
+            Route::ListStories => "list_stories",
+            Route::CreateComment(_) => "create_comment",
+            Route::ListComments(_) => "list_comments",
             Route::UnknownObject(_) | Route::Unsupported => "unknown",
         }
     }
@@ -106,6 +112,9 @@ pub fn route(method: &str, path: &str, state: &SimState) -> Route {
         ("GET", NodeKind::User, Some("media")) => Route::ListMedia,
         ("POST", NodeKind::User, Some("media_publish")) => Route::Publish,
         ("GET", NodeKind::User, Some("content_publishing_limit")) => Route::PublishingLimit,
+        ("GET", NodeKind::User, Some("stories")) => Route::ListStories,
+        ("POST", NodeKind::Media, Some("comments")) => Route::CreateComment(node.to_string()),
+        ("GET", NodeKind::Media, Some("comments")) => Route::ListComments(node.to_string()),
         _ => Route::Unsupported,
     }
 }
@@ -145,8 +154,19 @@ fn answer(
             let status = state
                 .poll_status(id, now)
                 .ok_or_else(|| GraphError::unknown_object(id))?;
-            let full =
+            let mut full =
                 json!({"id": id, "status_code": status.code(), "status": status.description()});
+            if let Some((bytes, done)) = state.upload_progress(id) {
+                full["video_status"] = json!({
+                    "uploading_phase": {
+                        "status": if done { "complete" } else { "in_progress" },
+                        "bytes_transferred": bytes,
+                    },
+                    "processing_phase": {
+                        "status": if !done { "not_started" } else if status.code() == "IN_PROGRESS" { "in_progress" } else { "complete" },
+                    },
+                });
+            }
             Ok(project(full, req.fields(), &["id"]))
         }
         Route::MediaObject(id) => {
@@ -155,7 +175,40 @@ fn answer(
                 .ok_or_else(|| GraphError::unknown_object(id))?;
             Ok(project(media_object(media), req.fields(), &["id"]))
         }
-        Route::ListMedia => Ok(list_media(&state.media(), req)),
+        Route::ListMedia => {
+            let feed: Vec<SimMedia> = state
+                .media()
+                .into_iter()
+                .filter(|m| m.product_type != "STORY")
+                .collect();
+            Ok(list_media(&feed, req))
+        }
+        // Stories live 24 h and are listed apart from the feed.
+        Route::ListStories => {
+            let stories: Vec<SimMedia> = state
+                .media()
+                .into_iter()
+                .filter(|m| m.product_type == "STORY")
+                .collect();
+            Ok(list_media(&stories, req))
+        }
+        Route::CreateComment(media) => {
+            let comment = state.add_comment(media, req.required("message")?, now)?;
+            Ok(json!({"id": comment.id}))
+        }
+        Route::ListComments(media) => {
+            let data: Vec<Value> = state
+                .comments()
+                .iter()
+                .rev()
+                .filter(|c| c.media_id == *media)
+                .map(|c| {
+                    let full = json!({"id": c.id, "text": c.text, "timestamp": c.timestamp, "username": USERNAME});
+                    project(full, req.fields(), &["id", "text", "timestamp"])
+                })
+                .collect();
+            Ok(json!({"data": data}))
+        }
         Route::PublishingLimit => {
             let full = json!({
                 "quota_usage": state.quota_usage(now),
@@ -173,24 +226,91 @@ fn answer(
     }
 }
 
+/// `POST /{ig-user-id}/media`: a photo, a carousel item, a carousel, a Story or a Reel upload,
+/// told apart by `media_type` and `is_carousel_item` as on the real API.
 async fn create_container(shared: &Shared, req: &ApiRequest) -> Result<Value, GraphError> {
-    let image_url = req.required("image_url")?;
     let caption = req.param("caption").unwrap_or("");
-    shared
-        .state()
-        .check_can_create(caption, OffsetDateTime::now_utc())?;
+    let now = OffsetDateTime::now_utc;
+    let media_type = req.param("media_type").unwrap_or("IMAGE");
+    let is_item = req.param("is_carousel_item") == Some("true");
+    match media_type {
+        "CAROUSEL" => {
+            let children = req
+                .required("children")?
+                .split(',')
+                .map(|c| {
+                    c.trim()
+                        .parse::<u64>()
+                        .map_err(|_| GraphError::container_not_found(c))
+                })
+                .collect::<Result<Vec<u64>, _>>()?;
+            let id = shared
+                .state()
+                .create(ContainerKind::Carousel { children }, caption, now())?;
+            return Ok(json!({"id": id}));
+        }
+        "REELS" => {
+            if req.param("upload_type") != Some("resumable") {
+                return Err(GraphError::invalid_param(
+                    "This simulator takes Reels only with upload_type=resumable.",
+                ));
+            }
+            let id = shared.state().create_reel_upload(caption, now())?;
+            let uri = format!("{}/ig-api-upload/v21.0/{id}", shared.upload_base);
+            return Ok(json!({"id": id, "uri": uri}));
+        }
+        "IMAGE" | "STORIES" => {}
+        other => {
+            return Err(GraphError::invalid_param(format!(
+                "media_type {other} is not supported here"
+            )))
+        }
+    }
+    let image_url = req.required("image_url")?;
+    shared.state().check_can_create(caption, now())?;
     let bytes = fetch(&shared.http, image_url)
         .await
         .map_err(|_| GraphError::fetch_failed(image_url))?;
-    if let Err(e) = check_jpeg(&bytes) {
-        let (code, subcode) = e.graph_code();
-        return Err(GraphError::bad_media(code, subcode, &e.to_string()));
-    }
-    let sha = hex::encode(Sha256::digest(&bytes));
-    let id = shared
-        .state()
-        .create_container(&sha, caption, OffsetDateTime::now_utc())?;
+    let image = if media_type == "STORIES" {
+        check_story_jpeg(&bytes)?
+    } else {
+        let checked = check_jpeg(&bytes).map_err(|e| {
+            let (code, subcode) = e.graph_code();
+            GraphError::bad_media(code, subcode, &e.to_string())
+        })?;
+        (checked.width, checked.height)
+    };
+    let image = SimImage {
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        width: image.0,
+        height: image.1,
+    };
+    let kind = match (media_type, is_item) {
+        ("STORIES", _) => ContainerKind::Story(image),
+        (_, true) => ContainerKind::CarouselItem(image),
+        _ => ContainerKind::Image(image),
+    };
+    let id = shared.state().create(kind, caption, now())?;
     Ok(json!({"id": id}))
+}
+
+/// A Story image: a JPEG within 8 MiB. Any aspect is taken (9:16 is recommended; Instagram
+/// letterboxes others), so the feed's 4:5..1.91:1 rule does not apply.
+fn check_story_jpeg(bytes: &[u8]) -> Result<(u32, u32), GraphError> {
+    use crate::pipeline::compliance::{ComplianceError, MAX_BYTES};
+    let refuse = |e: ComplianceError| {
+        let (code, subcode) = e.graph_code();
+        GraphError::bad_media(code, subcode, &e.to_string())
+    };
+    if bytes.len() > MAX_BYTES {
+        return Err(refuse(ComplianceError::TooLarge { bytes: bytes.len() }));
+    }
+    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Err(refuse(ComplianceError::NotJpeg));
+    }
+    image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Jpeg)
+        .into_dimensions()
+        .map_err(|e| refuse(ComplianceError::Unreadable(e.to_string())))
 }
 
 async fn fetch(client: &reqwest::Client, url: &str) -> reqwest::Result<bytes::Bytes> {
@@ -220,8 +340,8 @@ fn media_object(m: &SimMedia) -> Value {
         "caption": m.caption,
         "permalink": m.permalink,
         "timestamp": m.timestamp,
-        "media_type": "IMAGE",
-        "media_product_type": "FEED",
+        "media_type": m.media_type,
+        "media_product_type": m.product_type,
         "username": USERNAME,
     })
 }

@@ -233,6 +233,22 @@ impl GraphError {
     }
 
     /// The `{"error":{..}}` envelope. `fbtrace_id` is passed in so this stays deterministic.
+    /// A parameter the endpoint refuses (code 100, as the Graph API answers bad input).
+    pub fn invalid_param(message: impl Into<String>) -> Self {
+        Self::new(400, "OAuthException", 100, message)
+    }
+
+    /// 100/2207028: a carousel needs 2 to 10 children.
+    pub fn carousel_item_count(n: usize) -> Self {
+        Self::new(
+            400,
+            "OAuthException",
+            100,
+            format!("The carousel has {n} children; it must have 2 to 10."),
+        )
+        .subcode(2207028)
+    }
+
     pub fn envelope(&self, fbtrace_id: &str) -> Value {
         let mut error = json!({
             "message": self.message,

@@ -99,6 +99,9 @@ async fn serve_request(
     drawn: Option<Fault>,
     kill: Arc<Notify>,
 ) -> Result<Response<Body>, Infallible> {
+    if req.uri().path().starts_with(UPLOAD_PREFIX) {
+        return serve_upload(&shared, req, &kill).await;
+    }
     let req = read_request(req).await;
     let route = {
         let mut state = shared.state();
@@ -135,6 +138,101 @@ async fn serve_request(
         Some(Fault::ResetMidResponse) => Ok(cut_short(response).await),
         _ => Ok(response),
     }
+}
+
+/// Where the simulated upload host (rupload.facebook.com) takes Reel bytes.
+const UPLOAD_PREFIX: &str = "/ig-api-upload/";
+
+/// The resumable upload host: `POST /ig-api-upload/<version>/<container>` with
+/// `Authorization: OAuth <token>`, `offset` and `file_size` headers and the bytes as the body.
+/// The body is read as it arrives and kept, so a planned cut (see
+/// [`super::Simulator::cut_uploads_at`]) leaves the bytes before it in place, as the real host
+/// does; the client then asks `video_status` where to resume.
+async fn serve_upload(
+    shared: &Shared,
+    req: Request<Incoming>,
+    kill: &Notify,
+) -> Result<Response<Body>, Infallible> {
+    let (parts, body) = req.into_parts();
+    shared
+        .state()
+        .record_call("upload", OffsetDateTime::now_utc());
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let token = header("authorization").and_then(|h| h.strip_prefix("OAuth "));
+    if shared.state().check_token(token).is_err() {
+        return Ok(upload_refused(
+            401,
+            false,
+            "AuthError",
+            "Authorization: OAuth <token> is missing or invalid",
+        ));
+    }
+    let container = parts
+        .uri
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let (Some(offset), Some(file_size)) = (
+        header("offset").and_then(|v| v.parse::<u64>().ok()),
+        header("file_size").and_then(|v| v.parse::<u64>().ok()),
+    ) else {
+        return Ok(upload_refused(
+            400,
+            false,
+            "ProcessingFailedError",
+            "the offset and file_size headers are required",
+        ));
+    };
+    if let Err(r) = shared.state().upload_begin(&container, offset, file_size) {
+        return Ok(upload_refused(400, r.retriable, r.kind, &r.message));
+    }
+    let mut at = offset;
+    let mut stream = Body::new(body).into_data_stream();
+    while let Some(frame) = stream.next().await {
+        // The client went away: what arrived is kept.
+        let Ok(bytes) = frame else { break };
+        let cut = {
+            let mut state = shared.state();
+            if let Err(r) = state.upload_bytes(&container, &bytes) {
+                return Ok(upload_refused(400, r.retriable, r.kind, &r.message));
+            }
+            let cut = state.take_upload_cut(at, at + bytes.len() as u64);
+            if cut {
+                state.record_fault("upload_cut");
+            }
+            cut
+        };
+        at += bytes.len() as u64;
+        if cut {
+            return drop_connection(kill).await;
+        }
+    }
+    let mut response = Response::new(Body::from(
+        json!({"success": true, "message": "Upload successful."}).to_string(),
+    ));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
+}
+
+/// The upload host's error body: `{"debug_info":{"retriable":…,"type":…,"message":…}}`.
+fn upload_refused(status: u16, retriable: bool, kind: &str, message: &str) -> Response<Body> {
+    let body = json!({"debug_info": {"retriable": retriable, "type": kind, "message": message}});
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 /// Tells the connection task to drop the socket, and never answers.

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultPlan};
-pub use state::SimMedia;
+pub use state::{SimComment, SimImage, SimMedia};
 
 use faults::FaultPicker;
 use state::{SimState, StateConfig};
@@ -69,6 +69,8 @@ pub(crate) struct Shared {
     state: Mutex<SimState>,
     faults: Mutex<FaultPicker>,
     http: reqwest::Client,
+    /// `http://ADDR`: where Reel uploads go (the simulator plays the upload host too).
+    upload_base: String,
 }
 
 impl Shared {
@@ -111,6 +113,7 @@ impl Simulator {
             })),
             faults: Mutex::new(FaultPicker::new(opts.faults)),
             http,
+            upload_base: format!("http://{addr}"),
         });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(http::accept_loop(listener, shared.clone(), stopped));
@@ -139,6 +142,27 @@ impl Simulator {
     /// Published media, oldest first.
     pub fn media(&self) -> Vec<SimMedia> {
         self.shared.state().media()
+    }
+
+    /// Every comment, oldest first.
+    pub fn comments(&self) -> Vec<SimComment> {
+        self.shared.state().comments()
+    }
+
+    /// Refuse every new comment (code 100), as a media with comments turned off does.
+    pub fn refuse_comments(&self, refuse: bool) {
+        self.shared.state().set_refuse_comments(refuse);
+    }
+
+    /// The upload host cuts the connection once when an upload reaches each of these file
+    /// offsets (the bytes before it are kept, as on the real host).
+    pub fn cut_uploads_at(&self, offsets: impl IntoIterator<Item = u64>) {
+        self.shared.state().plan_upload_cuts(offsets);
+    }
+
+    /// Body bytes the upload host read off the network over all requests, cut ones included.
+    pub fn upload_bytes_received(&self) -> u64 {
+        self.shared.state().upload_bytes_received()
     }
 
     /// Requests read, per endpoint name (`create_container`, `container_status`,

@@ -19,17 +19,67 @@ const CALLS_PER_HOUR_AT_FULL_USAGE: usize = 200;
 const FIRST_CONTAINER_ID: u64 = 17_900_000_000_000_001;
 const FIRST_MEDIA_ID: u64 = 18_000_000_000_000_001;
 
+const FIRST_COMMENT_ID: u64 = 17_850_000_000_000_001;
+
 /// A published post, as the simulator recorded it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimMedia {
     pub id: String,
     pub container_id: String,
+    /// `IMAGE`, `CAROUSEL_ALBUM` or `VIDEO`.
+    pub media_type: &'static str,
+    /// `FEED`, `STORY` or `REELS`.
+    pub product_type: &'static str,
+    /// sha256 and size of each image (one, or each carousel child in order).
+    pub images: Vec<SimImage>,
     pub caption: String,
     pub permalink: String,
     /// sha256 (hex) of the JPEG the simulator fetched from `image_url`.
     pub image_sha256: String,
     /// ISO 8601 as the Graph API writes it: `2026-11-27T11:00:00+0000`.
     pub timestamp: String,
+}
+
+/// One image the simulator fetched: what it was and how big.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimImage {
+    pub sha256: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// A comment, as the simulator recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimComment {
+    pub id: String,
+    pub media_id: String,
+    pub text: String,
+    pub timestamp: String,
+}
+
+/// What a container will become.
+#[derive(Clone, Debug)]
+pub enum ContainerKind {
+    Image(SimImage),
+    /// `is_carousel_item=true`: only publishable through a carousel.
+    CarouselItem(SimImage),
+    Carousel {
+        children: Vec<u64>,
+    },
+    Story(SimImage),
+    /// `media_type=REELS&upload_type=resumable`: the bytes arrive at the upload host.
+    Reel(Upload),
+}
+
+/// A resumable upload in progress: only the running hash and the first bytes are kept.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    pub file_size: Option<u64>,
+    pub transferred: u64,
+    head: Vec<u8>,
+    hasher: sha2::Sha256,
+    /// sha256 of the whole file once every byte is in.
+    pub sha256: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +114,47 @@ impl ContainerStatus {
     }
 }
 
+impl Upload {
+    fn new() -> Self {
+        use sha2::Digest;
+        Upload {
+            file_size: None,
+            transferred: 0,
+            head: Vec::new(),
+            hasher: sha2::Sha256::new(),
+            sha256: None,
+        }
+    }
+}
+
+/// Why the upload host refused a request: its `debug_info` body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadRefusal {
+    pub retriable: bool,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl UploadRefusal {
+    fn fatal(message: String) -> Self {
+        Self {
+            retriable: false,
+            kind: "ProcessingFailedError",
+            message,
+        }
+    }
+    fn retriable(message: String) -> Self {
+        Self {
+            retriable: true,
+            kind: "OffsetMismatch",
+            message,
+        }
+    }
+    fn done() -> Self {
+        Self::fatal("the upload is already complete".to_string())
+    }
+}
+
 /// What a Graph node id refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeKind {
@@ -84,7 +175,7 @@ pub struct StateConfig {
 
 #[derive(Clone, Debug)]
 struct Container {
-    image_sha256: String,
+    kind: ContainerKind,
     caption: String,
     created_at: OffsetDateTime,
     status_polls: u32,
@@ -106,6 +197,13 @@ pub struct SimState {
     publishes_by_image: BTreeMap<String, u32>,
     calls: BTreeMap<String, u64>,
     faults: BTreeMap<String, u64>,
+    comments: Vec<SimComment>,
+    next_comment: u64,
+    refuse_comments: bool,
+    /// File offsets at which the upload host cuts the connection (each once).
+    upload_cuts: std::collections::BTreeSet<u64>,
+    /// Body bytes the upload host read off the network, over every request.
+    upload_bytes_received: u64,
 }
 
 impl SimState {
@@ -123,6 +221,11 @@ impl SimState {
             publishes_by_image: BTreeMap::new(),
             calls: BTreeMap::new(),
             faults: BTreeMap::new(),
+            comments: Vec::new(),
+            next_comment: FIRST_COMMENT_ID,
+            refuse_comments: false,
+            upload_cuts: Default::default(),
+            upload_bytes_received: 0,
         }
     }
 
@@ -188,20 +291,45 @@ impl SimState {
         Ok(())
     }
 
+    #[cfg(test)]
     pub fn create_container(
         &mut self,
         image_sha256: &str,
         caption: &str,
         now: OffsetDateTime,
     ) -> Result<String, GraphError> {
+        let image = SimImage {
+            sha256: image_sha256.to_string(),
+            width: 0,
+            height: 0,
+        };
+        self.create(ContainerKind::Image(image), caption, now)
+    }
+
+    /// Makes a container of any kind, checking what Instagram checks at creation.
+    pub fn create(
+        &mut self,
+        kind: ContainerKind,
+        caption: &str,
+        now: OffsetDateTime,
+    ) -> Result<String, GraphError> {
         self.check_can_create(caption, now)?;
+        match &kind {
+            ContainerKind::CarouselItem(_) | ContainerKind::Story(_) if !caption.is_empty() => {
+                return Err(GraphError::invalid_param(
+                    "A caption is not supported on carousel items or Stories.",
+                ))
+            }
+            ContainerKind::Carousel { children } => self.check_children(children, now)?,
+            _ => {}
+        }
         let id = self.next_container;
         self.next_container += 1;
         self.container_times.push_back(now);
         self.containers.insert(
             id,
             Container {
-                image_sha256: image_sha256.to_string(),
+                kind,
                 caption: caption.to_string(),
                 created_at: now,
                 status_polls: 0,
@@ -210,6 +338,140 @@ impl SimState {
             },
         );
         Ok(id.to_string())
+    }
+
+    /// A carousel's children: 2 to 10 carousel items of this account, each `FINISHED`.
+    fn check_children(&self, children: &[u64], now: OffsetDateTime) -> Result<(), GraphError> {
+        if !(2..=10).contains(&children.len()) {
+            return Err(GraphError::carousel_item_count(children.len()));
+        }
+        for id in children {
+            let child = self
+                .containers
+                .get(id)
+                .ok_or_else(|| GraphError::container_not_found(&id.to_string()))?;
+            if !matches!(child.kind, ContainerKind::CarouselItem(_)) {
+                return Err(GraphError::invalid_param(format!(
+                    "Container {id} is not a carousel item (is_carousel_item=true)."
+                )));
+            }
+            match status_of(
+                child,
+                now,
+                self.config.container_ttl,
+                self.config.polls_until_finished,
+            ) {
+                ContainerStatus::Finished => {}
+                ContainerStatus::Expired => return Err(GraphError::expired()),
+                _ => return Err(GraphError::not_ready()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The `uploading_phase` of a Reel container: bytes in, and whether the upload is done.
+    pub fn upload_progress(&self, id: &str) -> Option<(u64, bool)> {
+        match &self.containers.get(&id.parse().ok()?)?.kind {
+            ContainerKind::Reel(u) => Some((u.transferred, u.sha256.is_some())),
+            _ => None,
+        }
+    }
+
+    /// Checks an upload request's `offset` and `file_size` against what the container has.
+    pub fn upload_begin(
+        &mut self,
+        id: &str,
+        offset: u64,
+        file_size: u64,
+    ) -> Result<(), UploadRefusal> {
+        let upload = self.upload_mut(id)?;
+        if upload.sha256.is_some() {
+            return Err(UploadRefusal::done());
+        }
+        if upload.file_size.is_some_and(|s| s != file_size) {
+            return Err(UploadRefusal::fatal(format!(
+                "file_size {file_size} differs from the {} announced before",
+                upload.file_size.unwrap_or(0)
+            )));
+        }
+        if offset != upload.transferred {
+            return Err(UploadRefusal::retriable(format!(
+                "offset {offset} does not match the {} bytes received",
+                upload.transferred
+            )));
+        }
+        upload.file_size = Some(file_size);
+        Ok(())
+    }
+
+    /// Takes bytes read off an upload connection. Answers whether the file is complete.
+    pub fn upload_bytes(&mut self, id: &str, bytes: &[u8]) -> Result<bool, UploadRefusal> {
+        use sha2::Digest;
+        self.upload_bytes_received += bytes.len() as u64;
+        let upload = self.upload_mut(id)?;
+        let size = upload.file_size.unwrap_or(0);
+        let room = size.saturating_sub(upload.transferred) as usize;
+        if bytes.len() > room {
+            return Err(UploadRefusal::fatal(format!(
+                "more bytes than the file_size of {size}"
+            )));
+        }
+        if upload.head.len() < 16 {
+            let take = (16 - upload.head.len()).min(bytes.len());
+            upload.head.extend_from_slice(&bytes[..take]);
+        }
+        upload.hasher.update(bytes);
+        upload.transferred += bytes.len() as u64;
+        if upload.transferred < size {
+            return Ok(false);
+        }
+        // An MP4 starts with its `ftyp` box; anything else is not a video Instagram takes.
+        if upload.head.get(4..8) != Some(b"ftyp".as_slice()) {
+            return Err(UploadRefusal::fatal(
+                "the file is not an MP4 video".to_string(),
+            ));
+        }
+        upload.sha256 = Some(hex::encode(upload.hasher.clone().finalize()));
+        Ok(true)
+    }
+
+    fn upload_mut(&mut self, id: &str) -> Result<&mut Upload, UploadRefusal> {
+        let unknown = || UploadRefusal::fatal(format!("no resumable upload for {id}"));
+        let container = self
+            .containers
+            .get_mut(&id.parse().map_err(|_| unknown())?)
+            .ok_or_else(unknown)?;
+        match &mut container.kind {
+            ContainerKind::Reel(u) => Ok(u),
+            _ => Err(unknown()),
+        }
+    }
+
+    /// Should the upload host cut the connection now that a request has reached `offset`?
+    /// Each planned cut happens once.
+    pub fn take_upload_cut(&mut self, from: u64, to: u64) -> bool {
+        let due: Vec<u64> = self.upload_cuts.range(from + 1..=to).copied().collect();
+        for cut in &due {
+            self.upload_cuts.remove(cut);
+        }
+        !due.is_empty()
+    }
+
+    pub fn plan_upload_cuts(&mut self, offsets: impl IntoIterator<Item = u64>) {
+        self.upload_cuts.extend(offsets);
+    }
+
+    /// A Reel container waiting for its bytes.
+    pub fn create_reel_upload(
+        &mut self,
+        caption: &str,
+        now: OffsetDateTime,
+    ) -> Result<String, GraphError> {
+        self.create(ContainerKind::Reel(Upload::new()), caption, now)
+    }
+
+    pub fn upload_bytes_received(&self) -> u64 {
+        self.upload_bytes_received
     }
 
     /// Answers a status GET. Each GET of an unfinished container moves it one poll closer to
@@ -254,7 +516,37 @@ impl SimState {
             ContainerStatus::InProgress => return Err(GraphError::not_ready()),
             ContainerStatus::Finished => {}
         }
-        let (sha, caption) = (container.image_sha256.clone(), container.caption.clone());
+        let caption = container.caption.clone();
+        let (media_type, product_type, images) = match &container.kind {
+            ContainerKind::Image(i) => ("IMAGE", "FEED", vec![i.clone()]),
+            ContainerKind::Story(i) => ("IMAGE", "STORY", vec![i.clone()]),
+            ContainerKind::CarouselItem(_) => {
+                return Err(GraphError::invalid_param(
+                    "A carousel item is published through its carousel, not on its own.",
+                ))
+            }
+            ContainerKind::Carousel { children } => {
+                let images = children
+                    .iter()
+                    .filter_map(|c| match &self.containers.get(c)?.kind {
+                        ContainerKind::CarouselItem(i) => Some(i.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                ("CAROUSEL_ALBUM", "FEED", images)
+            }
+            ContainerKind::Reel(u) => {
+                let Some(sha) = u.sha256.clone() else {
+                    return Err(GraphError::not_ready());
+                };
+                let video = SimImage {
+                    sha256: sha,
+                    width: 0,
+                    height: 0,
+                };
+                ("VIDEO", "REELS", vec![video])
+            }
+        };
         if self.quota_usage(now) >= self.config.quota_total {
             return Err(GraphError::quota_reached());
         }
@@ -263,18 +555,64 @@ impl SimState {
         let media = SimMedia {
             id: media_id.to_string(),
             container_id: creation_id.to_string(),
+            media_type,
+            product_type,
+            images: images.clone(),
             caption,
             permalink: format!("https://www.instagram.com/p/{}/", shortcode(media_id)),
-            image_sha256: sha.clone(),
+            image_sha256: images.first().map(|i| i.sha256.clone()).unwrap_or_default(),
             timestamp: graph_timestamp(now),
         };
         if let Some(c) = self.containers.get_mut(&container_id) {
             c.published_as = Some(media_id);
         }
         self.publish_times.push_back(now);
-        *self.publishes_by_image.entry(sha).or_insert(0) += 1;
+        // A carousel publishes each of its images once.
+        for image in images {
+            *self.publishes_by_image.entry(image.sha256).or_insert(0) += 1;
+        }
         self.media.push((media_id, media.clone()));
         Ok(media)
+    }
+
+    // --- comments ---
+
+    pub fn add_comment(
+        &mut self,
+        media_id: &str,
+        text: &str,
+        now: OffsetDateTime,
+    ) -> Result<SimComment, GraphError> {
+        if self.find_media(media_id).is_none() {
+            return Err(GraphError::unknown_object(media_id));
+        }
+        if text.trim().is_empty() {
+            return Err(GraphError::missing_param("message"));
+        }
+        if self.refuse_comments {
+            return Err(GraphError::invalid_param(
+                "Comments are disabled for this media.",
+            ));
+        }
+        let comment = SimComment {
+            id: self.next_comment.to_string(),
+            media_id: media_id.to_string(),
+            text: text.to_string(),
+            timestamp: graph_timestamp(now),
+        };
+        self.next_comment += 1;
+        self.comments.push(comment.clone());
+        Ok(comment)
+    }
+
+    /// Comments off (as an account may set it): every new comment is refused.
+    pub fn set_refuse_comments(&mut self, refuse: bool) {
+        self.refuse_comments = refuse;
+    }
+
+    /// Every comment, oldest first.
+    pub fn comments(&self) -> Vec<SimComment> {
+        self.comments.clone()
     }
 
     /// Publishes in the rolling 24 hours before `now`.
@@ -340,6 +678,9 @@ fn status_of(
         ContainerStatus::Published
     } else if c.force_expired || now - c.created_at >= ttl {
         ContainerStatus::Expired
+    } else if matches!(&c.kind, ContainerKind::Reel(u) if u.sha256.is_none()) {
+        // Processing starts once every byte is in.
+        ContainerStatus::InProgress
     } else if c.status_polls < polls_needed {
         ContainerStatus::InProgress
     } else {

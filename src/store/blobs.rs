@@ -40,6 +40,16 @@ impl BlobDir {
         self.dir.join(&blob.file)
     }
 
+    /// File `index` of job `id`: `<id>.jpg` for the first (so a photo job looks as it always
+    /// did), `<id>.<n>.jpg` for further carousel items (found again through the sidecar).
+    pub fn item_file_name(id: Uuid, index: usize, ext: &str) -> String {
+        if index == 0 {
+            format!("{id}.{ext}")
+        } else {
+            format!("{id}.{}.{ext}", index + 1)
+        }
+    }
+
     /// Writes the JPEG durably and describes it.
     pub fn write(
         &self,
@@ -48,7 +58,18 @@ impl BlobDir {
         width: u32,
         height: u32,
     ) -> Result<BlobInfo, StoreError> {
-        let file = Self::file_name(id);
+        self.write_named(&Self::file_name(id), jpeg, width, height)
+    }
+
+    /// Writes one file of a job durably under `file` and describes it.
+    pub fn write_named(
+        &self,
+        file: &str,
+        jpeg: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<BlobInfo, StoreError> {
+        let file = file.to_string();
         durable::write_atomic(&self.dir, &file, jpeg)?;
         Ok(BlobInfo {
             file,
@@ -56,6 +77,22 @@ impl BlobDir {
             size: jpeg.len() as u64,
             width,
             height,
+        })
+    }
+
+    /// Gives an existing photo file a second name (a hard link: no copy, no second write of
+    /// the bytes), durably. Used when waiting photos are combined into a carousel.
+    pub fn link(&self, blob: &BlobInfo, file: &str) -> Result<BlobInfo, StoreError> {
+        let target = self.dir.join(file);
+        match fs::hard_link(self.path(blob), &target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+        durable::sync_dir(&self.dir)?;
+        Ok(BlobInfo {
+            file: file.to_string(),
+            ..blob.clone()
         })
     }
 
@@ -79,11 +116,13 @@ impl BlobDir {
         }
     }
 
-    /// Removes a dropped job's photo and sidecar.
+    /// Removes a dropped job's files (every carousel item, a Reel's video) and sidecar.
     pub fn remove_all(&self, id: Uuid) -> Result<(), StoreError> {
-        for name in [Self::file_name(id), format!("{id}.json")] {
-            match fs::remove_file(self.dir.join(name)) {
-                Ok(()) | Err(_) => {}
+        let prefix = format!("{id}.");
+        for entry in fs::read_dir(&self.dir)? {
+            let name = entry?.file_name();
+            if name.to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_file(self.dir.join(name));
             }
         }
         Ok(durable::sync_dir(&self.dir)?)
@@ -105,9 +144,19 @@ impl BlobDir {
         for entry in fs::read_dir(&self.dir)? {
             let name = entry?.file_name();
             let name = name.to_string_lossy();
-            let Some(stem) = name.strip_suffix(".jpg") else {
+            let Some(stem) = name
+                .strip_suffix(".jpg")
+                .or_else(|| name.strip_suffix(".mp4"))
+            else {
                 continue;
             };
+            // `<id>.<n>.jpg`: a further carousel item, found through its job's sidecar.
+            if stem
+                .split_once('.')
+                .is_some_and(|(id, n)| Uuid::parse_str(id).is_ok() && n.parse::<u32>().is_ok())
+            {
+                continue;
+            }
             let Ok(id) = Uuid::parse_str(stem) else {
                 tracing::warn!(file = %name, "ignoring a file in the photo folder that postbooth did not write");
                 continue;
@@ -116,6 +165,12 @@ impl BlobDir {
                 .ok()
                 .and_then(|bytes| serde_json::from_slice::<Job>(&bytes).ok())
                 .filter(|job| job.id == id);
+            if sidecar.is_none() && name.ends_with(".mp4") {
+                // Written, but its job never was (a crash before the sidecar): nobody was told
+                // it was queued, and a video cannot be described without its record.
+                tracing::warn!(file = %name, "ignoring a video with no job record; queue it again with `postbooth post --video`");
+                continue;
+            }
             found.push(FoundBlob { id, sidecar });
         }
         found.sort_by_key(|b| b.id);

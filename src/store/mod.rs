@@ -10,12 +10,40 @@ pub mod sled_store;
 
 use crate::config::StoreConfig;
 use crate::failpoint;
-use crate::job::{Job, JobState};
+use crate::job::{CarouselItem, FirstComment, Job, JobState, PostKind};
 use blobs::BlobDir;
 use sled_store::SledJobStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// One file of a new job (a JPEG, or a Reel's MP4).
+pub struct NewFile<'a> {
+    pub bytes: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+    /// File name extension: "jpg" or "mp4".
+    pub ext: &'static str,
+}
+
+impl<'a> NewFile<'a> {
+    pub fn jpeg(bytes: &'a [u8], width: u32, height: u32) -> Self {
+        Self {
+            bytes,
+            width,
+            height,
+            ext: "jpg",
+        }
+    }
+}
+
+/// What [`Store::save_job`] needs to make a job.
+pub struct NewJob<'a> {
+    pub files: Vec<NewFile<'a>>,
+    pub caption: String,
+    pub kind: PostKind,
+    pub first_comment: Option<String>,
+}
 
 /// The queue of jobs, narrow on purpose so sled stays an implementation detail.
 /// Every method returns only once its change is durable. Methods block: call them from
@@ -52,6 +80,8 @@ pub enum StoreError {
     NotFound(Uuid),
     #[error("job {0} is published; it cannot be retried (that would post it twice)")]
     AlreadyPublished(Uuid),
+    #[error("cannot combine these photos into a carousel: {0}")]
+    CannotCombine(String),
 }
 
 impl StoreError {
@@ -157,6 +187,8 @@ impl Store {
                     attempts: 0,
                     restages: 0,
                     last_error: None,
+                    kind: crate::job::PostKind::Photo,
+                    first_comment: None,
                 },
             };
             tracing::warn!(job = %job.id, state = job.state.name(), "adopting a saved photo that had no queue record");
@@ -165,7 +197,8 @@ impl Store {
         }
         for mut job in records {
             let needs_photo = job.state.is_pending() && !job.state.is_published();
-            if needs_photo && !self.inner.blobs.exists(&job.blob) {
+            let missing = job.blobs().into_iter().any(|b| !self.inner.blobs.exists(b));
+            if needs_photo && missing {
                 tracing::error!(job = %job.id, file = %job.blob.file, "the photo file of a queued job is missing; marking it failed");
                 job.advance(&crate::job::Outcome::BlobMissing)
                     .expect("a pending unpublished job can always fail");
@@ -173,7 +206,106 @@ impl Store {
                 report.missing.push(job.id);
             }
         }
+        self.finish_combines()?;
         Ok(())
+    }
+
+    /// A crash between saving a combined carousel and dropping the photos it was made of
+    /// leaves both: the photos go (their pictures are in the carousel), as long as nothing of
+    /// theirs reached Instagram.
+    fn finish_combines(&self) -> Result<(), StoreError> {
+        let jobs = self.inner.jobs.list()?;
+        for job in &jobs {
+            let PostKind::Carousel { items } = &job.kind else {
+                continue;
+            };
+            for source in items.iter().filter_map(|i| i.from) {
+                let Some(left) = jobs.iter().find(|j| j.id == source) else {
+                    continue;
+                };
+                if matches!(left.state, JobState::Captured | JobState::Staged { .. }) {
+                    tracing::warn!(job = %left.id, carousel = %job.id, "removing a photo that was combined into a carousel before a crash");
+                    self.drop_job(left.id)?;
+                } else {
+                    tracing::error!(job = %left.id, carousel = %job.id, state = left.state.name(), "a photo combined into a carousel went on on its own; both are kept");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Combines waiting photos into one carousel job (quota policy `carousel`: a carousel
+    /// counts once against the publishing quota). The photos must be 2..=10 photo jobs that
+    /// have no container yet, all the same size; the carousel takes the first one's caption
+    /// and first comment. Crash-safe: the carousel (its files are hard links of the photos') is
+    /// durable before the photos are dropped, and opening the store finishes a combine a crash
+    /// interrupted, so no picture is ever posted both alone and in the carousel.
+    pub fn combine_into_carousel(&self, ids: &[Uuid]) -> Result<Job, StoreError> {
+        let job = self.write_combined(ids)?;
+        failpoint::hit("combine.carousel-saved");
+        for id in ids {
+            self.drop_job(*id)?;
+        }
+        Ok(job)
+    }
+
+    fn write_combined(&self, ids: &[Uuid]) -> Result<Job, StoreError> {
+        let refuse = |why: String| Err(StoreError::CannotCombine(why));
+        if !(crate::job::CAROUSEL_MIN..=crate::job::CAROUSEL_MAX).contains(&ids.len()) {
+            return refuse(format!("{} photos; a carousel takes 2 to 10", ids.len()));
+        }
+        let mut sources = Vec::with_capacity(ids.len());
+        for id in ids {
+            let job = self.get(*id)?;
+            if !job.kind.is_photo() {
+                return refuse(format!("job {id} is a {}, not a photo", job.kind.name()));
+            }
+            if !matches!(job.state, JobState::Captured | JobState::Staged { .. }) {
+                return refuse(format!(
+                    "job {id} is {}; only photos with no container yet can be combined",
+                    job.state.name()
+                ));
+            }
+            sources.push(job);
+        }
+        let size = (sources[0].blob.width, sources[0].blob.height);
+        if let Some(odd) = sources
+            .iter()
+            .find(|j| (j.blob.width, j.blob.height) != size)
+        {
+            return refuse(format!(
+                "job {} is {}x{}, the first is {}x{}; Instagram would crop it",
+                odd.id, odd.blob.width, odd.blob.height, size.0, size.1
+            ));
+        }
+        let id = Uuid::now_v7();
+        let mut items = Vec::with_capacity(sources.len());
+        for (index, source) in sources.iter().enumerate() {
+            let name = BlobDir::item_file_name(id, index, "jpg");
+            let blob = self.inner.blobs.link(&source.blob, &name)?;
+            items.push(CarouselItem {
+                from: Some(source.id),
+                ..CarouselItem::new(blob)
+            });
+        }
+        let job = Job {
+            id,
+            created_at_ms: now_ms(),
+            blob: items[0].blob.clone(),
+            caption: sources[0].caption.clone(),
+            state: JobState::Captured,
+            attempts: 0,
+            restages: 0,
+            last_error: None,
+            kind: PostKind::Carousel { items },
+            first_comment: sources[0]
+                .first_comment
+                .as_ref()
+                .map(|c| FirstComment::new(c.text.clone())),
+        };
+        self.inner.blobs.write_sidecar(&job)?;
+        self.inner.jobs.put(&job)?;
+        Ok(job)
     }
 
     pub fn root(&self) -> &Path {
@@ -191,6 +323,11 @@ impl Store {
 
     pub fn photo_path(&self, job: &Job) -> PathBuf {
         self.inner.blobs.path(&job.blob)
+    }
+
+    /// Where one of a job's files is (a carousel has several).
+    pub fn blob_path(&self, blob: &crate::job::BlobInfo) -> PathBuf {
+        self.inner.blobs.path(blob)
     }
 
     /// Refuses a new photo of `incoming` bytes if the disk or the configured cap is too full.
@@ -225,18 +362,50 @@ impl Store {
         height: u32,
         caption: String,
     ) -> Result<Job, StoreError> {
-        self.check_space(jpeg.len() as u64)?;
+        self.save_job(NewJob {
+            files: vec![NewFile::jpeg(jpeg, width, height)],
+            caption,
+            kind: PostKind::Photo,
+            first_comment: None,
+        })
+    }
+
+    /// Saves a new job of any kind: every file and the sidecar durable first, then the record.
+    /// A carousel's items become [`crate::job::CarouselItem`]s in file order.
+    pub fn save_job(&self, new: NewJob<'_>) -> Result<Job, StoreError> {
+        let incoming: u64 = new.files.iter().map(|f| f.bytes.len() as u64).sum();
+        self.check_space(incoming)?;
         let id = Uuid::now_v7();
-        let blob = self.inner.blobs.write(id, jpeg, width, height)?;
+        let mut blobs = Vec::with_capacity(new.files.len());
+        for (index, file) in new.files.iter().enumerate() {
+            let name = BlobDir::item_file_name(id, index, file.ext);
+            blobs.push(
+                self.inner
+                    .blobs
+                    .write_named(&name, file.bytes, file.width, file.height)?,
+            );
+        }
+        let first = blobs
+            .first()
+            .cloned()
+            .ok_or_else(|| StoreError::BadRecord("a new job needs at least one file".into()))?;
+        let kind = match new.kind {
+            PostKind::Carousel { .. } => PostKind::Carousel {
+                items: blobs.into_iter().map(CarouselItem::new).collect(),
+            },
+            other => other,
+        };
         let job = Job {
             id,
             created_at_ms: now_ms(),
-            blob,
-            caption,
+            blob: first,
+            caption: new.caption,
             state: JobState::Captured,
             attempts: 0,
             restages: 0,
             last_error: None,
+            kind,
+            first_comment: new.first_comment.map(FirstComment::new),
         };
         self.inner.blobs.write_sidecar(&job)?;
         failpoint::hit("capture.blob-written");
@@ -265,9 +434,12 @@ impl Store {
         self.inner.jobs.get(id)?.ok_or(StoreError::NotFound(id))
     }
 
-    /// Deletes a published photo's file; the record stays for history.
+    /// Deletes a published job's files; the record stays for history.
     pub fn remove_photo(&self, job: &Job) -> Result<(), StoreError> {
-        self.inner.blobs.remove_photo(&job.blob)
+        for blob in job.blobs() {
+            self.inner.blobs.remove_photo(blob)?;
+        }
+        Ok(())
     }
 
     /// `queue drop`: forget a job and its files. A person asked for it.

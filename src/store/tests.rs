@@ -211,3 +211,110 @@ fn drop_removes_record_and_files() {
     let (_, report) = open(dir.path());
     assert!(report.adopted.is_empty());
 }
+
+fn waiting_photos(store: &Store, n: usize) -> Vec<Job> {
+    (0..n)
+        .map(|i| {
+            // Different bytes, same size.
+            let img = image::RgbImage::from_pixel(400, 400, image::Rgb([i as u8 * 40, 20, 30]));
+            let mut out = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
+                .encode_image(&img)
+                .unwrap();
+            store
+                .save_photo(&out, 400, 400, format!("photo {i}"))
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn waiting_photos_combine_into_one_carousel_and_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    let photos = waiting_photos(&store, 3);
+    let ids: Vec<Uuid> = photos.iter().map(|j| j.id).collect();
+    let carousel = store.combine_into_carousel(&ids).unwrap();
+    let PostKind::Carousel { items } = &carousel.kind else {
+        panic!("{:?}", carousel.kind)
+    };
+    let shas: Vec<_> = items.iter().map(|i| i.blob.sha256.clone()).collect();
+    let before: Vec<_> = photos.iter().map(|j| j.blob.sha256.clone()).collect();
+    assert_eq!(shas, before, "every photo, in order");
+    assert_eq!(carousel.caption, "photo 0");
+    for item in items {
+        assert!(store.blob_path(&item.blob).is_file());
+    }
+    let jobs = store.jobs().unwrap();
+    assert_eq!(jobs.len(), 1, "only the carousel is left");
+    for photo in &photos {
+        assert!(!store.photo_path(photo).exists());
+    }
+    // Reopened, and rebuilt from the sidecars: still one carousel.
+    drop(store);
+    let (store, report) = open(dir.path());
+    assert!(
+        report.adopted.is_empty() && report.missing.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(store.jobs().unwrap(), vec![carousel.clone()]);
+    drop(store);
+    std::fs::remove_dir_all(dir.path().join("queue")).unwrap();
+    let (store, _) = open(dir.path());
+    assert_eq!(store.jobs().unwrap().len(), 1);
+}
+
+#[test]
+fn a_combine_cut_short_by_a_crash_is_finished_on_open_even_from_sidecars() {
+    for rebuild in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = open(dir.path());
+        let photos = waiting_photos(&store, 2);
+        let ids: Vec<Uuid> = photos.iter().map(|j| j.id).collect();
+        // Saved, then the crash: the photos were not dropped yet.
+        let carousel = store.write_combined(&ids).unwrap();
+        assert_eq!(store.jobs().unwrap().len(), 3);
+        drop(store);
+        if rebuild {
+            std::fs::remove_dir_all(dir.path().join("queue")).unwrap();
+        }
+        let (store, _) = open(dir.path());
+        let jobs = store.jobs().unwrap();
+        assert_eq!(jobs.len(), 1, "rebuild={rebuild}: {jobs:?}");
+        assert_eq!(jobs[0].id, carousel.id);
+        for item in carousel.blobs() {
+            assert!(
+                store.blob_path(item).is_file(),
+                "the carousel keeps its files"
+            );
+        }
+    }
+}
+
+#[test]
+fn only_waiting_same_size_photos_combine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    let photos = waiting_photos(&store, 3);
+    let e = store.combine_into_carousel(&[photos[0].id]).unwrap_err();
+    assert!(e.to_string().contains("2 to 10"), "{e}");
+    let mut moved = photos[1].clone();
+    moved.advance(&Outcome::Staged { key: "k".into() }).unwrap();
+    moved
+        .advance(&Outcome::ContainerCreated {
+            container_id: "c".into(),
+            at_ms: 1,
+        })
+        .unwrap();
+    store.update(&moved).unwrap();
+    let e = store
+        .combine_into_carousel(&[photos[0].id, photos[1].id])
+        .unwrap_err();
+    assert!(e.to_string().contains("ContainerCreated"), "{e}");
+    let odd = store.save_photo(&jpeg(), 400, 500, "odd".into()).unwrap();
+    let e = store
+        .combine_into_carousel(&[photos[0].id, odd.id])
+        .unwrap_err();
+    assert!(e.to_string().contains("crop"), "{e}");
+    assert_eq!(store.jobs().unwrap().len(), 4, "nothing changed");
+}

@@ -11,6 +11,12 @@ pub enum Screen {
     /// Waiting for someone to press the button.
     Idle,
     Saving,
+    /// Carousel mode: the next shot (`shot` of `of`) is taken in `secs` seconds.
+    Countdown {
+        secs: u32,
+        shot: usize,
+        of: usize,
+    },
     /// The photo is durable (file and record on disk).
     Saved,
     Publishing {
@@ -61,6 +67,9 @@ pub fn lines(status: &Status) -> [String; 2] {
     let (top, bottom) = match &status.screen {
         Screen::Idle => ("Press the button".to_string(), waiting),
         Screen::Saving => ("Saving...".to_string(), String::new()),
+        Screen::Countdown { secs, shot, of } => {
+            (format!("Photo {shot} of {of} in {secs}"), String::new())
+        }
         Screen::Saved => ("Saved \u{2713}".to_string(), waiting),
         Screen::Publishing { n, of } => (format!("Posting {n} of {of}"), String::new()),
         Screen::Posted { .. } => ("Posted \u{2713}".to_string(), waiting),
@@ -84,6 +93,11 @@ mod tests {
         let screens = [
             Screen::Idle,
             Screen::Saving,
+            Screen::Countdown {
+                secs: 3,
+                shot: 10,
+                of: 10,
+            },
             Screen::Saved,
             Screen::Publishing { n: 2, of: 9 },
             Screen::Posted { permalink: None },

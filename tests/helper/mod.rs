@@ -393,6 +393,23 @@ pub fn setup(graph_url: &str) -> Booth {
     )
 }
 
+/// [`setup`] with more keys set, e.g. `("instagram", "carousel_shots", "3")`.
+pub fn setup_with(graph_url: &str, extra: &[(&str, &str, &str)]) -> Booth {
+    let mut overrides: Vec<(&str, &str, Option<&str>)> = vec![
+        ("instagram", "caption", Some("\"test booth #{n} {time}\"")),
+        ("instagram", "request_timeout_secs", Some("1")),
+        ("camera", "width", Some("640")),
+        ("camera", "height", Some("480")),
+        ("publish", "backoff_cap_ms", Some("400")),
+        ("publish", "auth_pause_secs", Some("1")),
+    ];
+    for (section, key, value) in extra {
+        overrides.retain(|(s, k, _)| !(s == section && k == key));
+        overrides.push((section, key, Some(value)));
+    }
+    Booth::new(graph_url, &overrides)
+}
+
 pub fn free_port() -> u16 {
     postbooth::demo::free_port().unwrap()
 }

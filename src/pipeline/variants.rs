@@ -1,0 +1,146 @@
+//! Other shapes of a photo that is already compliant: the 9:16 copy for Stories, and a
+//! carousel photo brought to the size of the first (Instagram crops every carousel image to
+//! the first one's ratio, so the booth makes them equal rather than letting it crop).
+//!
+//! Both start from the compliant JPEG (already decoded upright, cropped and resized once), so
+//! they need no camera frame. The one crop-and-resize here is the only place that makes a
+//! Story picture; if the pipeline gains its own 9:16 variant, this is where to switch.
+
+use super::compliance::MAX_BYTES;
+use super::encode::{CompliantJpeg, EncodeError};
+use image::imageops::{self, FilterType};
+use image::RgbImage;
+
+/// Stories are 9:16; Instagram recommends 1080 x 1920.
+pub const STORY_ASPECT: (u32, u32) = (9, 16);
+pub const STORY_MAX_WIDTH: u32 = 1080;
+
+/// The centred crop of `width x height` with aspect `num:den`, as `(x, y, w, h)`.
+pub fn centred_crop(width: u32, height: u32, (num, den): (u32, u32)) -> (u32, u32, u32, u32) {
+    let (w, h) = (u64::from(width), u64::from(height));
+    let (n, d) = (u64::from(num), u64::from(den));
+    if w * d > h * n {
+        // Too wide: keep the height.
+        let keep = (h * n / d).max(1) as u32;
+        ((width - keep) / 2, 0, keep, height)
+    } else {
+        let keep = (w * d / n).max(1) as u32;
+        (0, (height - keep) / 2, width, keep)
+    }
+}
+
+/// The 9:16 Story copy of a compliant JPEG: centred crop, at most 1080 px wide, ≤ 8 MiB.
+pub fn story(jpeg: &[u8], quality: u8) -> Result<CompliantJpeg, EncodeError> {
+    let rgb = decode(jpeg)?;
+    let (x, y, cw, ch) = centred_crop(rgb.width(), rgb.height(), STORY_ASPECT);
+    let out_w = cw.min(STORY_MAX_WIDTH);
+    let out_h = (u64::from(out_w) * 16 / 9) as u32;
+    let cropped = imageops::crop_imm(&rgb, x, y, cw, ch).to_image();
+    let out = imageops::resize(&cropped, out_w, out_h, FilterType::CatmullRom);
+    encode(&out, quality)
+}
+
+/// A compliant JPEG brought to exactly `width x height` (centred crop to that ratio, then
+/// resize). Returns the input unchanged when it already is that size.
+pub fn same_size(
+    jpeg: CompliantJpeg,
+    width: u32,
+    height: u32,
+    quality: u8,
+) -> Result<CompliantJpeg, EncodeError> {
+    if (jpeg.width, jpeg.height) == (width, height) {
+        return Ok(jpeg);
+    }
+    let rgb = decode(&jpeg.bytes)?;
+    let (x, y, cw, ch) = centred_crop(rgb.width(), rgb.height(), (width, height));
+    let cropped = imageops::crop_imm(&rgb, x, y, cw, ch).to_image();
+    let out = imageops::resize(&cropped, width, height, FilterType::CatmullRom);
+    let made = encode(&out, quality)?;
+    // The first photo was compliant and this one has its size: so is this one.
+    super::compliance::check_jpeg(&made.bytes)?;
+    Ok(made)
+}
+
+fn decode(jpeg: &[u8]) -> Result<RgbImage, EncodeError> {
+    image::load_from_memory_with_format(jpeg, image::ImageFormat::Jpeg)
+        .map(|i| i.into_rgb8())
+        .map_err(|e| EncodeError::Decode(e.to_string()))
+}
+
+/// JPEG at `quality`, stepping down by 10 (not below 30) until it is within 8 MiB.
+fn encode(img: &RgbImage, quality: u8) -> Result<CompliantJpeg, EncodeError> {
+    let mut q = quality.clamp(1, 100);
+    loop {
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, q)
+            .encode_image(img)
+            .map_err(|e| EncodeError::Encode(e.to_string()))?;
+        if out.len() <= MAX_BYTES {
+            return Ok(CompliantJpeg {
+                bytes: out,
+                width: img.width(),
+                height: img.height(),
+            });
+        }
+        if q <= 30 {
+            return Err(EncodeError::TooLarge {
+                bytes: out.len(),
+                quality: q,
+            });
+        }
+        q = q.saturating_sub(10).max(30);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg(w: u32, h: u32) -> Vec<u8> {
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+        });
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&img)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn centred_crops_keep_the_middle_at_the_asked_ratio() {
+        assert_eq!(centred_crop(1600, 900, (9, 16)), (547, 0, 506, 900));
+        assert_eq!(centred_crop(900, 1600, (9, 16)), (0, 0, 900, 1600));
+        assert_eq!(centred_crop(1000, 1000, (4, 5)), (100, 0, 800, 1000));
+        assert_eq!(centred_crop(1000, 1000, (2, 1)), (0, 250, 1000, 500));
+    }
+
+    #[test]
+    fn a_story_is_9_by_16_and_within_instagrams_limits() {
+        let s = story(&jpeg(1080, 608), 90).unwrap();
+        assert!(s.width <= STORY_MAX_WIDTH);
+        let ratio = f64::from(s.width) / f64::from(s.height);
+        assert!(
+            (ratio - 9.0 / 16.0).abs() < 0.01,
+            "{}x{}",
+            s.width,
+            s.height
+        );
+        assert!(s.bytes.len() <= MAX_BYTES);
+        assert!(s.bytes.starts_with(&[0xFF, 0xD8, 0xFF]));
+    }
+
+    #[test]
+    fn carousel_photos_are_brought_to_the_first_ones_size() {
+        let bytes = jpeg(1080, 1350);
+        let other = CompliantJpeg {
+            bytes,
+            width: 1080,
+            height: 1350,
+        };
+        let same = same_size(other.clone(), 1080, 1350, 90).unwrap();
+        assert_eq!(same, other, "already that size: untouched");
+        let made = same_size(other, 1080, 608, 90).unwrap();
+        assert_eq!((made.width, made.height), (1080, 608));
+    }
+}

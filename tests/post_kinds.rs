@@ -1,0 +1,370 @@
+//! Posts beyond one photo, against the simulator over HTTP: carousels (one press, N shots,
+//! one post), the first comment, Stories and Reels. Crash tests stop the real binary at the
+//! new fail points and check that nothing is posted twice and nothing is left behind.
+
+use crate::helper::{answers, eventually, setup_with, Booth};
+use postbooth::control::{self, Request};
+use postbooth::daemon::Daemon;
+use postbooth::job::{CommentState, Job, PostKind};
+use postbooth::sim::{SimOptions, Simulator};
+use std::time::Duration;
+
+const SETTLE: Duration = Duration::from_secs(120);
+
+/// Waits until every job in the store is `Done`, and returns them.
+async fn all_done(daemon: &Daemon) -> Vec<Job> {
+    let store = daemon.store.clone();
+    eventually(SETTLE, "every job Done", || {
+        let store = store.clone();
+        async move {
+            let jobs = store.blocking(|s| s.jobs()).await.unwrap();
+            (!jobs.is_empty() && jobs.iter().all(|j| j.state.name() == "Done")).then_some(jobs)
+        }
+    })
+    .await
+}
+
+fn carousel_booth(sim: &Simulator, shots: &str, extra: &[(&str, &str, &str)]) -> Booth {
+    let mut keys = vec![
+        ("instagram", "carousel_shots", shots),
+        ("instagram", "carousel_countdown_ms", "20"),
+    ];
+    keys.extend_from_slice(extra);
+    setup_with(&sim.base_url(), &keys)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_press_makes_one_carousel_of_same_size_photos_posted_once() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = carousel_booth(&sim, "3", &[]);
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let job = daemon.shoot().await.unwrap();
+    let PostKind::Carousel { items } = &job.kind else {
+        panic!("carousel mode saved a {:?}", job.kind)
+    };
+    assert_eq!(items.len(), 3);
+    let jobs = all_done(&daemon).await;
+    daemon.stop().await;
+
+    assert_eq!(jobs.len(), 1, "one press, one job");
+    let media = sim.media();
+    assert_eq!(media.len(), 1, "one post: {media:?}");
+    let post = &media[0];
+    assert_eq!(post.media_type, "CAROUSEL_ALBUM");
+    assert_eq!(post.caption, job.caption, "the caption is on the parent");
+    let shas: Vec<&str> = items.iter().map(|i| i.blob.sha256.as_str()).collect();
+    let posted: Vec<&str> = post.images.iter().map(|i| i.sha256.as_str()).collect();
+    assert_eq!(posted, shas, "every shot, in order");
+    let first = (post.images[0].width, post.images[0].height);
+    assert!(
+        post.images.iter().all(|i| (i.width, i.height) == first),
+        "all the same size: {:?}",
+        post.images
+    );
+    for sha in shas {
+        assert_eq!(sim.publishes_by_image().get(sha), Some(&1));
+    }
+    // Three children and one parent: no container made twice.
+    assert_eq!(sim.calls().get("create_container"), Some(&4));
+    assert_eq!(sim.calls().get("media_publish"), Some(&1));
+    sim.shutdown().await;
+}
+
+/// Starts `postbooth run` with a fail point, takes one carousel (or photo) through the control
+/// socket, and waits for the process to abort at the fail point.
+async fn shoot_until_abort(s: &Booth, failpoint: &str) {
+    let mut daemon = s.spawn_daemon("daemon", &[("POSTBOOTH_FAILPOINT", failpoint)]);
+    let socket = s.socket();
+    eventually(Duration::from_secs(30), "daemon up", || async {
+        answers(&socket).await.then_some(())
+    })
+    .await;
+    let resp = control::call(&socket, &Request::Shoot)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(resp.ok, "{:?}", resp.error);
+    let status = daemon.wait_timeout(Duration::from_secs(60));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "postbooth did not stop at {failpoint}: {status:?}\n{}",
+        daemon.log_text()
+    );
+}
+
+/// Runs a clean daemon until every job is Done, then stops it.
+async fn finish_cleanly(s: &Booth) -> Vec<Job> {
+    let mut daemon = s.spawn_daemon("daemon", &[]);
+    let socket = s.socket();
+    let jobs = eventually(SETTLE, "every job Done after a restart", || async {
+        let jobs = control::call(&socket, &Request::List)
+            .await
+            .ok()
+            .flatten()?
+            .jobs;
+        (!jobs.is_empty() && jobs.iter().all(|j| j.state.name() == "Done")).then_some(jobs)
+    })
+    .await;
+    daemon.terminate();
+    jobs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carousel_killed_after_some_children_exist_reuses_them_and_posts_once() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = carousel_booth(&sim, "3", &[]);
+    // Killed right after the second child's container id is durable: both are reused.
+    shoot_until_abort(&s, "carousel.child-persisted:2").await;
+    assert_eq!(sim.calls().get("create_container"), Some(&2));
+    let jobs = finish_cleanly(&s).await;
+    assert_eq!(
+        sim.calls().get("create_container"),
+        Some(&4),
+        "one more child and the parent; the two children made before the kill are reused"
+    );
+    check_carousels_posted_once(&sim, &jobs);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carousel_killed_at_every_step_is_posted_exactly_once() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = carousel_booth(&sim, "2", &[]);
+    let points = [
+        "carousel.child-created-before-persist:2",
+        "carousel.child-persisted:1",
+        "container.created-before-persist",
+        "container.finished-before-persist",
+        "publish.intent-persisted",
+        "publish.response-received",
+        "publish.published-persisted",
+        "finish.before-persist",
+    ];
+    for point in points {
+        shoot_until_abort(&s, point).await;
+        finish_cleanly(&s).await;
+    }
+    let jobs = finish_cleanly(&s).await;
+    assert_eq!(jobs.len(), points.len());
+    check_carousels_posted_once(&sim, &jobs);
+    // Each carousel: 2 children + 1 parent, plus at most one orphan made just before a kill.
+    let containers = sim.calls().get("create_container").copied().unwrap_or(0);
+    assert!(
+        containers as usize <= points.len() * 3 + 2,
+        "{containers} containers for {} carousels",
+        points.len()
+    );
+    println!(
+        "carousel crash test: {} kill points, {containers} containers, {} posts",
+        points.len(),
+        sim.media().len()
+    );
+    sim.shutdown().await;
+}
+
+fn check_carousels_posted_once(sim: &Simulator, jobs: &[Job]) {
+    let media = sim.media();
+    assert_eq!(media.len(), jobs.len(), "one post per carousel: {media:?}");
+    let publishes = sim.publishes_by_image();
+    for job in jobs {
+        let PostKind::Carousel { items } = &job.kind else {
+            panic!("not a carousel: {job:?}")
+        };
+        for item in items {
+            assert_eq!(
+                publishes.get(&item.blob.sha256),
+                Some(&1),
+                "job {} photo published once",
+                job.id
+            );
+        }
+        let post = media
+            .iter()
+            .find(|m| Some(m.id.as_str()) == job.state.media_id())
+            .expect("the job's media exists");
+        assert_eq!(post.media_type, "CAROUSEL_ALBUM");
+        assert_eq!(post.images.len(), items.len());
+    }
+}
+
+// --- first comment ---
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_comment_is_posted_once_under_each_post() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = setup_with(
+        &sim.base_url(),
+        &[("instagram", "first_comment", "\"#booth #photo{n}\"")],
+    );
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let a = daemon.shoot().await.unwrap();
+    let b = daemon.shoot().await.unwrap();
+    let jobs = all_done(&daemon).await;
+    daemon.stop().await;
+    let comments = sim.comments();
+    assert_eq!(comments.len(), 2, "{comments:?}");
+    for (job, n) in [(a, 1), (b, 2)] {
+        let done = jobs.iter().find(|j| j.id == job.id).unwrap();
+        let media_id = done.state.media_id().unwrap();
+        let mine: Vec<_> = comments.iter().filter(|c| c.media_id == media_id).collect();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].text, format!("#booth #photo{n}"));
+        assert!(matches!(
+            done.first_comment.as_ref().unwrap().state,
+            CommentState::Posted { ref comment_id } if *comment_id == mine[0].id
+        ));
+        // The caption stays clean.
+        assert!(!done.caption.contains("#photo"));
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_around_the_first_comment_never_comments_twice_or_posts_again() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = setup_with(
+        &sim.base_url(),
+        &[("instagram", "first_comment", "\"#booth\"")],
+    );
+    // Sent and not recorded; recorded and not sent.
+    for point in ["comment.response-received", "comment.intent-persisted"] {
+        shoot_until_abort(&s, point).await;
+    }
+    let jobs = finish_cleanly(&s).await;
+    assert_eq!(jobs.len(), 2);
+    let comments = sim.comments();
+    for job in &jobs {
+        let media_id = job.state.media_id().unwrap();
+        assert_eq!(
+            comments.iter().filter(|c| c.media_id == media_id).count(),
+            1,
+            "one comment under {media_id}: {comments:?}"
+        );
+        assert_eq!(sim.publishes_by_image().get(&job.blob.sha256), Some(&1));
+    }
+    assert_eq!(sim.calls().get("media_publish"), Some(&2));
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_instagram_refuses_is_given_up_and_the_photo_stays_posted_once() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    sim.refuse_comments(true);
+    let s = setup_with(
+        &sim.base_url(),
+        &[("instagram", "first_comment", "\"#booth\"")],
+    );
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let job = daemon.shoot().await.unwrap();
+    let jobs = all_done(&daemon).await;
+    daemon.stop().await;
+    assert!(sim.comments().is_empty());
+    assert_eq!(sim.publishes_by_image().get(&job.blob.sha256), Some(&1));
+    assert_eq!(sim.calls().get("media_publish"), Some(&1));
+    let done = &jobs[0];
+    assert!(matches!(
+        done.first_comment.as_ref().unwrap().state,
+        CommentState::GaveUp { .. }
+    ));
+    assert!(
+        done.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("first comment"),
+        "{:?}",
+        done.last_error
+    );
+    sim.shutdown().await;
+}
+
+// --- Stories ---
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn also_story_posts_a_9_by_16_copy_as_its_own_job_once() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = setup_with(&sim.base_url(), &[("instagram", "also_story", "true")]);
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let photo = daemon.shoot().await.unwrap();
+    let jobs = all_done(&daemon).await;
+    daemon.stop().await;
+    assert_eq!(jobs.len(), 2, "the photo and its story: {jobs:?}");
+    let story = jobs.iter().find(|j| j.id != photo.id).unwrap();
+    assert_eq!(story.kind, PostKind::Story { of: Some(photo.id) });
+    assert_eq!(story.caption, "");
+    assert_ne!(
+        story.state.media_id(),
+        jobs.iter()
+            .find(|j| j.id == photo.id)
+            .unwrap()
+            .state
+            .media_id()
+    );
+    let media = sim.media();
+    assert_eq!(media.len(), 2);
+    let posted = media.iter().find(|m| m.product_type == "STORY").unwrap();
+    assert_eq!(posted.images[0].sha256, story.blob.sha256);
+    assert_eq!(posted.caption, "");
+    let (w, h) = (posted.images[0].width, posted.images[0].height);
+    assert_eq!(u64::from(w) * 16 / 9, u64::from(h), "9:16, got {w}x{h}");
+    let feed = media.iter().find(|m| m.product_type == "FEED").unwrap();
+    assert_eq!(feed.images[0].sha256, photo.blob.sha256);
+    for sha in [&photo.blob.sha256, &story.blob.sha256] {
+        assert_eq!(sim.publishes_by_image().get(sha), Some(&1));
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_story_whose_publish_answer_was_lost_is_found_in_stories_not_posted_again() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = setup_with(&sim.base_url(), &[("instagram", "also_story", "true")]);
+    // The second publish is the story's (jobs go oldest first): killed after it went through.
+    shoot_until_abort(&s, "publish.response-received:2").await;
+    let jobs = finish_cleanly(&s).await;
+    assert_eq!(jobs.len(), 2);
+    assert!(
+        sim.calls().get("list_stories").copied().unwrap_or(0) >= 1,
+        "{:?}",
+        sim.calls()
+    );
+    for job in &jobs {
+        assert_eq!(sim.publishes_by_image().get(&job.blob.sha256), Some(&1));
+    }
+    assert_eq!(sim.media().len(), 2);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_photos_combined_into_a_carousel_are_posted_once_as_one_post() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    // Publishing is held up (the booth's token is refused) while three photos wait.
+    sim.set_token("not-the-booth-token");
+    let s = setup_with(&sim.base_url(), &[]);
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let mut photos = Vec::new();
+    for _ in 0..3 {
+        photos.push(daemon.shoot().await.unwrap());
+    }
+    daemon.stop().await;
+    let config = s.config();
+    let ids: Vec<uuid::Uuid> = photos.iter().map(|j| j.id).collect();
+    let carousel = tokio::task::spawn_blocking(move || {
+        let (store, _) = postbooth::store::Store::open(&config.store, "").unwrap();
+        store.combine_into_carousel(&ids).unwrap()
+    })
+    .await
+    .unwrap();
+    sim.set_token("sim-token");
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let jobs = all_done(&daemon).await;
+    daemon.stop().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].id, carousel.id);
+    let media = sim.media();
+    assert_eq!(media.len(), 1, "one post for three photos: {media:?}");
+    assert_eq!(media[0].media_type, "CAROUSEL_ALBUM");
+    for photo in &photos {
+        assert_eq!(sim.publishes_by_image().get(&photo.blob.sha256), Some(&1));
+    }
+    sim.shutdown().await;
+}
