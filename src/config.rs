@@ -48,6 +48,13 @@ pub struct InstagramConfig {
     pub access_token_file: PathBuf,
     pub caption: String,
     pub event: String,
+    /// Fills `{location}` in the caption.
+    pub location: String,
+    /// Which login the token comes from; decides how it is refreshed.
+    pub login: LoginKind,
+    /// Facebook Login only: the app's id and a file with its secret, for `fb_exchange_token`.
+    pub app_id: String,
+    pub app_secret_file: PathBuf,
     pub request_timeout_secs: u64,
     /// Template for a first comment posted after each post (hashtags keep the caption clean);
     /// empty means none.
@@ -58,6 +65,30 @@ pub struct InstagramConfig {
     pub carousel_shots: u32,
     /// Countdown before each further shot of a carousel.
     pub carousel_countdown_ms: u64,
+}
+
+/// How the access token was obtained (README: "Getting a token").
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoginKind {
+    /// From `graph_url`: graph.facebook.com means Facebook Login, anything else Instagram Login.
+    Auto,
+    /// Instagram API with Instagram Login (graph.instagram.com).
+    Instagram,
+    /// Instagram API with Facebook Login (graph.facebook.com, a Page-linked token).
+    Facebook,
+}
+
+/// What to do when more photos wait than the publishing quota allows today.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum QuotaPolicy {
+    /// Post them one by one as the rolling 24-hour window frees posts.
+    Wait,
+    /// Batch waiting photos of one event into carousels (a carousel counts once).
+    Carousel,
+    /// Post the overflow to Stories.
+    Story,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -197,6 +228,11 @@ pub struct PublishConfig {
     pub backoff_cap_ms: u64,
     pub poll_interval_ms: u64,
     pub auth_pause_secs: u64,
+    pub quota_policy: QuotaPolicy,
+    /// How often to ask Instagram again while the publishing quota is used up.
+    pub quota_recheck_secs: u64,
+    /// Local-time windows ("09:00-18:00") in which publishing may happen; empty = always.
+    pub windows: Vec<String>,
     /// How often a Reel's processing is polled (Meta suggests about once a minute).
     pub video_poll_interval_ms: u64,
     /// Bytes per resumable-upload request for Reels.
@@ -347,13 +383,50 @@ impl Config {
                 format!("is not a URL ({e}): use e.g. \"https://graph.facebook.com/v21.0\""),
             );
         }
-        if let Err(problem) = crate::publish::caption::validate(&self.instagram.caption) {
+        if let Err(problem) = crate::publish::caption::validate_template(
+            &self.instagram.caption,
+            &self.instagram.event,
+            &self.instagram.location,
+        ) {
             return invalid("instagram.caption", problem);
         }
-        if !self.instagram.first_comment.is_empty() {
-            if let Err(problem) = crate::publish::caption::validate(&self.instagram.first_comment) {
-                return invalid("instagram.first_comment", problem);
-            }
+        if self.instagram.login == LoginKind::Facebook
+            && self.instagram.app_id.is_empty()
+                != self.instagram.app_secret_file.as_os_str().is_empty()
+        {
+            return invalid(
+                "instagram.app_id",
+                "and instagram.app_secret_file must be set together (both empty is fine: \
+                 a Page token from a long-lived user token does not expire)"
+                    .into(),
+            );
+        }
+        if self.publish.quota_policy != QuotaPolicy::Wait {
+            return invalid(
+                "publish.quota_policy",
+                format!(
+                    "is {:?}: only \"wait\" is in this build yet (carousel and story batching \
+                     need carousel and Stories publishing)",
+                    self.publish.quota_policy
+                )
+                .to_lowercase(),
+            );
+        }
+        if self.publish.quota_recheck_secs == 0 {
+            return invalid(
+                "publish.quota_recheck_secs",
+                "must be above 0 (900 is a good value)".into(),
+            );
+        }
+        if let Err(problem) = crate::publish::window::parse_all(&self.publish.windows) {
+            return invalid("publish.windows", problem);
+        }
+        if let Err(problem) = crate::publish::caption::validate_template(
+            &self.instagram.first_comment,
+            &self.instagram.event,
+            &self.instagram.location,
+        ) {
+            return invalid("instagram.first_comment", problem);
         }
         let shots = self.instagram.carousel_shots;
         if shots == 0 || shots as usize > crate::job::CAROUSEL_MAX {
@@ -454,6 +527,17 @@ impl Config {
         Ok(())
     }
 
+    /// The login the token comes from, with `auto` decided from `graph_url`.
+    pub fn login(&self) -> LoginKind {
+        match self.instagram.login {
+            LoginKind::Auto if self.instagram.graph_url.contains("graph.facebook.com") => {
+                LoginKind::Facebook
+            }
+            LoginKind::Auto => LoginKind::Instagram,
+            other => other,
+        }
+    }
+
     /// The account id, once validated.
     pub fn user_id(&self) -> &str {
         self.instagram.user_id.as_deref().unwrap_or_default()
@@ -533,6 +617,48 @@ mod tests {
         let c = parse("[instagram]\nuser_id = \"1\"\n[image]\nwidth = 2000\n").unwrap();
         let e = c.validate(Path::new("c.toml")).unwrap_err().to_string();
         assert!(e.contains("image.width") && e.contains("1440"), "{e}");
+    }
+
+    #[test]
+    fn caption_templates_are_checked_at_load_naming_the_key() {
+        let c = parse("[instagram]\nuser_id = \"1\"\ncaption = \"{event} {evnt}\"\n").unwrap();
+        let e = c.validate(Path::new("c.toml")).unwrap_err().to_string();
+        assert!(
+            e.contains("instagram.caption") && e.contains("{evnt}"),
+            "{e}"
+        );
+        let tags: String = (0..31).map(|i| format!("#t{i} ")).collect();
+        let c = parse(&format!(
+            "[instagram]\nuser_id = \"1\"\ncaption = \"{{event}}\"\nevent = \"{tags}\"\n"
+        ))
+        .unwrap();
+        let e = c.validate(Path::new("c.toml")).unwrap_err().to_string();
+        assert!(
+            e.contains("instagram.caption") && e.contains("31 hashtags"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn publish_windows_and_quota_policy_are_checked() {
+        let c = parse("[instagram]\nuser_id = \"1\"\n[publish]\nwindows = [\"09:00-25:00\"]\n")
+            .unwrap();
+        let e = c.validate(Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("publish.windows") && e.contains("25:00"), "{e}");
+        let c =
+            parse("[instagram]\nuser_id = \"1\"\n[publish]\nquota_policy = \"story\"\n").unwrap();
+        let e = c.validate(Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.contains("publish.quota_policy"), "{e}");
+    }
+
+    #[test]
+    fn login_kind_follows_the_host_unless_set() {
+        let mut c = parse("[instagram]\nuser_id = \"1\"\n").unwrap();
+        assert_eq!(c.login(), LoginKind::Facebook);
+        c.instagram.graph_url = "https://graph.instagram.com/v21.0".into();
+        assert_eq!(c.login(), LoginKind::Instagram);
+        c.instagram.login = LoginKind::Facebook;
+        assert_eq!(c.login(), LoginKind::Facebook);
     }
 
     #[test]

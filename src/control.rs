@@ -14,8 +14,15 @@ use uuid::Uuid;
 pub enum Request {
     Shoot,
     List,
-    Retry { id: Option<Uuid>, all_failed: bool },
-    Drop { id: Uuid },
+    Retry {
+        id: Option<Uuid>,
+        all_failed: bool,
+    },
+    Drop {
+        id: Uuid,
+    },
+    /// The token file changed (`postbooth auth refresh`): read it again.
+    ReloadToken,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -27,6 +34,9 @@ pub struct Response {
     pub jobs: Vec<Job>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<usize>,
+    /// With `list`: what the publisher knows about the quota and why it waits, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publishing: Option<crate::publish::gate::GateInfo>,
 }
 
 impl Response {
@@ -36,6 +46,7 @@ impl Response {
             error: None,
             jobs,
             count: None,
+            publishing: None,
         }
     }
     pub fn count(count: usize) -> Self {
@@ -44,6 +55,7 @@ impl Response {
             error: None,
             jobs: Vec::new(),
             count: Some(count),
+            publishing: None,
         }
     }
     pub fn error(e: impl ToString) -> Self {
@@ -52,6 +64,7 @@ impl Response {
             error: Some(e.to_string()),
             jobs: Vec::new(),
             count: None,
+            publishing: None,
         }
     }
 }

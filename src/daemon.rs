@@ -7,6 +7,7 @@ use crate::control::{self, Request, Response};
 use crate::job::Job;
 use crate::media::{s3, serve::ServeHost, MediaHost};
 use crate::pipeline::capture;
+use crate::publish::gate::Gate;
 use crate::publish::graph::{GraphClient, Token};
 use crate::publish::publisher::{self, Publisher};
 use crate::shoot::{ShootError, Shooter};
@@ -71,17 +72,30 @@ impl Daemon {
         let listener = control::bind(&store.control_socket())?;
 
         let mut tasks = Vec::new();
+        let gate = Arc::new(Gate::new(graph.clone(), &config));
         let publisher = Publisher {
+            gate: gate.clone(),
             store: store.clone(),
-            graph,
+            graph: graph.clone(),
             media,
             status: status_tx.clone(),
             settings: publisher::Settings::from(&config),
             wake: wake.clone(),
         };
         tasks.push(tokio::spawn(publisher.run(shutdown_rx.clone())));
+        let reload_token = Arc::new(Notify::new());
+        tasks.push(tokio::spawn(crate::publish::token_keeper::run(
+            config.clone(),
+            graph.clone(),
+            status_tx.clone(),
+            wake.clone(),
+            reload_token.clone(),
+            shutdown_rx.clone(),
+        )));
         tasks.push(tokio::spawn(serve_control(
             listener,
+            reload_token,
+            gate.clone(),
             store.clone(),
             shooter.clone(),
             wake.clone(),
@@ -185,6 +199,8 @@ async fn media_host(
 /// Answers the control socket until shutdown.
 async fn serve_control(
     listener: tokio::net::UnixListener,
+    reload_token: Arc<Notify>,
+    gate: Arc<Gate>,
     store: Store,
     shooter: Arc<Shooter>,
     wake: Arc<Notify>,
@@ -201,10 +217,18 @@ async fn serve_control(
                 }
             },
         };
-        let (store, shooter, wake) = (store.clone(), shooter.clone(), wake.clone());
+        let (store, shooter, wake, gate) =
+            (store.clone(), shooter.clone(), wake.clone(), gate.clone());
+        let reload_token = reload_token.clone();
         tokio::spawn(control::handle_connection(
             stream,
-            move |request| async move { answer(request, &store, &shooter, &wake).await },
+            move |request| async move {
+                if matches!(request, Request::ReloadToken) {
+                    reload_token.notify_one();
+                    return Response::count(0);
+                }
+                answer(request, &store, &shooter, &wake, &gate).await
+            },
         ));
     }
 }
@@ -214,6 +238,7 @@ async fn answer(
     store: &Store,
     shooter: &Arc<Shooter>,
     wake: &Notify,
+    gate: &Gate,
 ) -> Response {
     match request {
         Request::Shoot => match shooter.shoot().await {
@@ -221,7 +246,10 @@ async fn answer(
             Err(e) => Response::error(e),
         },
         Request::List => match store.blocking(|s| s.jobs()).await {
-            Ok(jobs) => Response::jobs(jobs),
+            Ok(jobs) => Response {
+                publishing: Some(gate.info()),
+                ..Response::jobs(jobs)
+            },
             Err(e) => Response::error(e),
         },
         Request::Retry { id, all_failed } => {
@@ -238,5 +266,6 @@ async fn answer(
             Ok(job) => Response::jobs(vec![job]),
             Err(e) => Response::error(e),
         },
+        Request::ReloadToken => Response::count(0),
     }
 }

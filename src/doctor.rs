@@ -60,16 +60,10 @@ pub async fn checks(config_path: &Path) -> Vec<Check> {
     out.push(disk_check(&config));
     out.push(camera_check(&config));
     out.push(clock_check());
+    out.extend(windows_check(&config));
     match Token::load(&config.instagram.access_token_file) {
         Ok(token) => {
-            out.push(check(
-                "token",
-                Verdict::Ok,
-                format!(
-                    "{} is readable and private",
-                    config.instagram.access_token_file.display()
-                ),
-            ));
+            out.push(token_check(&config, &token));
             out.extend(graph_checks(&config, token).await);
         }
         Err(e) => out.push(check("token", Verdict::Fail, e.to_string())),
@@ -155,13 +149,133 @@ fn camera_check(config: &Config) -> Check {
 
 fn clock_check() -> Check {
     // TLS certificates and Instagram timestamps need a real clock; a Pi without a network or
-    // RTC starts in 1970 or at its last shutdown.
-    let year = 1970 + crate::store::now_ms() / 1000 / 31_557_600;
-    if year < 2025 {
-        check("clock", Verdict::Fail, format!("the clock says {year}: TLS will fail; enable NTP (timedatectl set-ntp true) or add an RTC"))
-    } else {
-        check("clock", Verdict::Ok, "set")
+    // RTC starts in 1970 or at its last shutdown. Publishing waits while the clock says a
+    // time before this binary was built.
+    let now = crate::store::now_ms() / 1000;
+    let not_before = crate::publish::gate::not_before_unix();
+    match crate::publish::gate::clock_problem(now, not_before) {
+        Some(problem) => check("clock", Verdict::Fail, problem),
+        None => check(
+            "clock",
+            Verdict::Ok,
+            format!(
+                "{} (after this build, {})",
+                crate::publish::gate::utc_text(now),
+                crate::publish::gate::utc_text(not_before)
+            ),
+        ),
     }
+}
+
+/// The token file, and how long the token has left.
+fn token_check(config: &Config, token: &Token) -> Check {
+    use crate::publish::token as t;
+    let file = &config.instagram.access_token_file;
+    let renewal = t::renewal(config);
+    let record = t::load_record(file, token);
+    let now = crate::store::now_ms() / 1000;
+    let life = t::describe(renewal, &record, now);
+    let verdict = match renewal {
+        t::Renewal::FacebookPage => Verdict::Ok,
+        _ if now >= record.expires_at() => Verdict::Fail,
+        _ if record.days_left(now) < t::WARN_DAYS_LEFT => Verdict::Warn,
+        _ => Verdict::Ok,
+    };
+    check(
+        "token",
+        verdict,
+        format!("{} is readable and private; {life}", file.display()),
+    )
+}
+
+/// Publish windows: are we inside one now?
+fn windows_check(config: &Config) -> Option<Check> {
+    use crate::publish::window;
+    let windows = window::parse_all(&config.publish.windows).ok()?;
+    if windows.is_empty() {
+        return None;
+    }
+    let local = crate::clock::now();
+    let minute = u32::from(local.hour) * 60 + u32::from(local.minute);
+    Some(
+        match window::wait_until_open(&windows, minute, local.second.into()) {
+            None => check(
+                "windows",
+                Verdict::Ok,
+                format!("inside the publish windows ({})", window::describe(&windows)),
+            ),
+            Some(wait) => check(
+                "windows",
+                Verdict::Warn,
+                format!(
+                    "outside the publish windows ({}): posting waits {} min for the next; capture goes on",
+                    window::describe(&windows),
+                    wait.as_secs().div_ceil(60)
+                ),
+            ),
+        },
+    )
+}
+
+/// "N posts left today" from `content_publishing_limit`.
+async fn quota_check(graph: &GraphClient) -> Check {
+    match graph.publishing_limit().await {
+        Ok(q) if q.usage >= q.total => check(
+            "quota",
+            Verdict::Warn,
+            format!(
+                "0 posts left today ({} of {} used in the last 24 h): posting waits for the window to slide",
+                q.usage, q.total
+            ),
+        ),
+        Ok(q) => check(
+            "quota",
+            Verdict::Ok,
+            format!(
+                "{} posts left today ({} of {} used in the last 24 h)",
+                q.total - q.usage,
+                q.usage,
+                q.total
+            ),
+        ),
+        Err(e) => check("quota", Verdict::Warn, explain(graph.base(), &e)),
+    }
+}
+
+/// The last line of `queue list`: posts left today, from the running booth or from Instagram.
+pub async fn posts_left_line(
+    config: &Config,
+    from_daemon: Option<crate::publish::gate::GateInfo>,
+) -> String {
+    let mut line = match from_daemon
+        .as_ref()
+        .and_then(|i| i.posts_left.zip(i.quota_total))
+    {
+        Some((left, total)) => format!("Posts left today: {left} of {total}"),
+        None => match Token::load(&config.instagram.access_token_file) {
+            Ok(token) => {
+                let graph = GraphClient::new(
+                    &config.instagram.graph_url,
+                    config.user_id(),
+                    token,
+                    Duration::from_secs(5),
+                );
+                match graph.publishing_limit().await {
+                    Ok(q) => format!(
+                        "Posts left today: {} of {}",
+                        q.total.saturating_sub(q.usage),
+                        q.total
+                    ),
+                    Err(e) => format!("Posts left today: unknown ({e})"),
+                }
+            }
+            Err(e) => format!("Posts left today: unknown ({e})"),
+        },
+    };
+    if let Some(why) = from_daemon.and_then(|i| i.waiting_because) {
+        line.push_str(&format!("\nPublishing waits: {why}"));
+    }
+    line
 }
 
 async fn graph_checks(config: &Config, token: Token) -> Vec<Check> {
@@ -187,26 +301,7 @@ async fn graph_checks(config: &Config, token: Token) -> Vec<Check> {
             return out;
         }
     }
-    match graph.publishing_limit().await {
-        Ok(q) if q.usage >= q.total => out.push(check(
-            "quota",
-            Verdict::Warn,
-            format!(
-                "{} of {} posts used in the last 24 h: posting waits for the window",
-                q.usage, q.total
-            ),
-        )),
-        Ok(q) => out.push(check(
-            "quota",
-            Verdict::Ok,
-            format!("{} of {} posts used in the last 24 h", q.usage, q.total),
-        )),
-        Err(e) => out.push(check(
-            "quota",
-            Verdict::Warn,
-            explain(&config.instagram.graph_url, &e),
-        )),
-    }
+    out.push(quota_check(&graph).await);
     out
 }
 

@@ -36,10 +36,22 @@ enum Command {
     },
     /// Check camera, store, disk, clock, token and network, and say what to fix.
     Doctor,
+    /// The access token: refresh it now (the booth also does it by itself before it expires).
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
     /// Print the effective config, defaults filled in.
     PrintConfig,
     /// Run the Graph API simulator on its own, to try `run` without an Instagram account.
     Sim(postbooth::sim::cli::SimArgs),
+}
+
+#[derive(Subcommand)]
+enum AuthCommand {
+    /// Get a new 60-day token from Instagram (the token must be at least a day old) and write
+    /// it to access_token_file. The token is never printed.
+    Refresh,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +124,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", job.id);
         }
         Command::Queue { command } => queue(&cli.config, command).await?,
+        Command::Auth {
+            command: AuthCommand::Refresh,
+        } => auth_refresh(&cli.config).await?,
         Command::Doctor => return Ok(postbooth::doctor::run(&cli.config).await),
         Command::PrintConfig => {
             let config = if cli.config.exists() {
@@ -197,11 +212,42 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
                     detail
                 );
             }
+            println!();
+            println!(
+                "{}",
+                postbooth::doctor::posts_left_line(&config, response.publishing).await
+            );
         }
         QueueCommand::Retry { .. } => {
             println!("{} job(s) will be tried again", response.count.unwrap_or(0))
         }
         QueueCommand::Drop { id } => println!("dropped {id}"),
+    }
+    Ok(())
+}
+
+async fn auth_refresh(config_path: &Path) -> anyhow::Result<()> {
+    use postbooth::publish::{graph, token};
+    let config = load(config_path)?;
+    let file = &config.instagram.access_token_file;
+    let graph = graph::GraphClient::new(
+        &config.instagram.graph_url,
+        config.user_id(),
+        graph::Token::load(file)?,
+        std::time::Duration::from_secs(config.instagram.request_timeout_secs),
+    );
+    let now = postbooth::store::now_ms() / 1000;
+    let record = token::refresh(&config, &graph, now).await?;
+    println!(
+        "token refreshed: {} days left (until {}); written to {}",
+        record.days_left(now),
+        postbooth::publish::gate::utc_text(record.expires_at()),
+        file.display()
+    );
+    // A running booth reads the token file again now rather than within the hour.
+    let socket = postbooth::store::control_socket_path(&config.store.dir);
+    if let Ok(Some(_)) = control::call(&socket, &Request::ReloadToken).await {
+        println!("the running booth now uses the new token");
     }
     Ok(())
 }

@@ -34,7 +34,7 @@ pub async fn offline(
             Request::List => Response::jobs(store.jobs()?),
             Request::Retry { id, all_failed } => Response::count(retry(&store, id, all_failed)?),
             Request::Drop { id } => Response::jobs(vec![store.drop_job(id)?]),
-            Request::Shoot => Response::error("the booth is not running"),
+            Request::Shoot | Request::ReloadToken => Response::error("the booth is not running"),
         })
     })
     .await?

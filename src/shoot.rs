@@ -24,6 +24,9 @@ pub enum ShootError {
     Store(#[from] StoreError),
     #[error("the booth is shutting down")]
     ShuttingDown,
+    /// Config load checks the template with its longest values, so this is a last guard.
+    #[error("the caption {caption:?} {problem}: change instagram.caption (or event/location)")]
+    Caption { caption: String, problem: String },
 }
 
 impl ShootError {
@@ -35,6 +38,7 @@ impl ShootError {
             }
             Self::Store(_) => Screen::Error("STORE".into()),
             Self::Encode(_) => Screen::Error("FRAME".into()),
+            Self::Caption { .. } => Screen::Error("CAPTION".into()),
             Self::ShuttingDown => Screen::Idle,
         }
     }
@@ -48,6 +52,7 @@ pub struct Shooter {
     /// Empty: no first comment.
     first_comment_template: String,
     event: String,
+    location: String,
     /// Photos per press: 1, or 2..=10 for one carousel.
     shots: u32,
     countdown: Duration,
@@ -78,6 +83,7 @@ impl Shooter {
             caption_template: config.instagram.caption.clone(),
             first_comment_template: config.instagram.first_comment.clone(),
             event: config.instagram.event.clone(),
+            location: config.instagram.location.clone(),
             shots: config.instagram.carousel_shots.max(1),
             countdown: Duration::from_millis(config.instagram.carousel_countdown_ms),
             also_story: config.instagram.also_story,
@@ -172,10 +178,19 @@ impl Shooter {
 
     fn save(&self, shots: Vec<CompliantJpeg>) -> Result<Job, ShootError> {
         let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        let values = caption_values(n, &self.event);
+        let values = caption_values(n, &self.event, &self.location);
         let caption = caption::render(&self.caption_template, &values);
         let first_comment = (!self.first_comment_template.is_empty())
             .then(|| caption::render(&self.first_comment_template, &values));
+        // Checked at queue time too: text Instagram would refuse must never be queued.
+        for text in std::iter::once(&caption).chain(first_comment.as_ref()) {
+            if let Err(problem) = caption::validate(text) {
+                return Err(ShootError::Caption {
+                    caption: text.clone(),
+                    problem,
+                });
+            }
+        }
         let kind = if shots.len() > 1 {
             PostKind::Carousel { items: Vec::new() }
         } else {
@@ -227,12 +242,13 @@ impl Shooter {
 }
 
 /// Caption placeholder values for photo number `n`, in the booth's local time.
-fn caption_values(n: u64, event: &str) -> CaptionValues {
+fn caption_values(n: u64, event: &str, location: &str) -> CaptionValues {
     let now = crate::clock::now();
     CaptionValues {
         date: format!("{:04}-{:02}-{:02}", now.year, now.month, now.day),
         time: format!("{:02}:{:02}", now.hour, now.minute),
         n,
         event: event.to_string(),
+        location: location.to_string(),
     }
 }

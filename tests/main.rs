@@ -6,4 +6,6 @@ mod bad_input;
 mod cli_contract;
 mod crash;
 mod exactly_once;
+mod policy;
 mod post_kinds;
+mod token;

@@ -6,7 +6,7 @@ use super::usage::{self, Usage};
 use crate::job::ContainerStatus;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 /// An access token. Its `Debug` hides it, so it cannot end up in a log by accident.
@@ -174,8 +174,32 @@ pub struct GraphClient {
     http: reqwest::Client,
     base: String,
     user_id: String,
-    token: Token,
+    /// Replaced in place when the token is refreshed or the operator puts a new one in place.
+    token: RwLock<Token>,
     last_usage: Mutex<Usage>,
+    /// The usage of answers not yet looked at by [`GraphClient::take_fresh_usage`].
+    fresh_usage: Mutex<Option<Usage>>,
+}
+
+/// A new token from `refresh_access_token` or `fb_exchange_token`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct NewToken {
+    pub access_token: Token,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+impl<'de> Deserialize<'de> for Token {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Token)
+    }
+}
+
+impl Token {
+    /// The secret itself, for writing the token file. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 impl GraphClient {
@@ -190,14 +214,103 @@ impl GraphClient {
             http,
             base: base.trim_end_matches('/').to_string(),
             user_id: user_id.to_string(),
-            token,
+            token: RwLock::new(token),
             last_usage: Mutex::new(Usage::default()),
+            fresh_usage: Mutex::new(None),
         }
     }
 
-    /// Replaces the token (after the operator renews it).
-    pub fn set_token(&mut self, token: Token) {
-        self.token = token;
+    /// Replaces the token (after a refresh, or when the operator renews it).
+    pub fn set_token(&self, token: Token) {
+        *self.token.write().unwrap_or_else(|e| e.into_inner()) = token;
+    }
+
+    /// The token in use (its `Debug` hides it).
+    pub fn token(&self) -> Token {
+        self.token.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The usage headers of answers since the last call of this, if any: the publisher reads
+    /// each reading once, so one high reading causes one pause, not a pause per loop.
+    pub fn take_fresh_usage(&self) -> Option<Usage> {
+        self.fresh_usage.lock().expect("usage lock").take()
+    }
+
+    /// The API's host without the version (`https://graph.instagram.com`), where
+    /// `refresh_access_token` lives.
+    fn origin(&self) -> String {
+        match self.base.rsplit_once('/') {
+            Some((origin, last))
+                if last.starts_with('v')
+                    && last[1..].chars().all(|c| c.is_ascii_digit() || c == '.') =>
+            {
+                origin.to_string()
+            }
+            _ => self.base.clone(),
+        }
+    }
+
+    /// Instagram Login: `GET graph.instagram.com/refresh_access_token?grant_type=ig_refresh_token`.
+    /// The token goes in the `Authorization` header like every other call.
+    pub async fn refresh_instagram_token(&self) -> Result<NewToken, ApiError> {
+        let url = format!("{}/refresh_access_token", self.origin());
+        let req = self
+            .http
+            .get(url)
+            .query(&[("grant_type", "ig_refresh_token")]);
+        self.send(req).await
+    }
+
+    /// Facebook Login: `oauth/access_token` with `grant_type=fb_exchange_token`. Sent as a POST
+    /// form so that neither the token nor the app secret is ever part of a URL.
+    pub async fn exchange_facebook_token(
+        &self,
+        app_id: &str,
+        app_secret: &str,
+    ) -> Result<NewToken, ApiError> {
+        let url = format!("{}/oauth/access_token", self.base);
+        let token = self.token();
+        let req = self.http.post(url).form(&[
+            ("grant_type", "fb_exchange_token"),
+            ("client_id", app_id),
+            ("client_secret", app_secret),
+            ("fb_exchange_token", token.expose()),
+        ]);
+        self.send(req).await
+    }
+
+    /// `GET /{path}` with query parameters, for the operator's read-only commands.
+    pub async fn get_json(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<serde_json::Value, ApiError> {
+        let url = format!("{}/{}", self.base, path.trim_start_matches('/'));
+        self.send(self.http.get(url).query(query)).await
+    }
+
+    /// `POST /{path}` with a form body.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<serde_json::Value, ApiError> {
+        let url = format!("{}/{}", self.base, path.trim_start_matches('/'));
+        self.send(self.http.post(url).form(form)).await
+    }
+
+    /// `DELETE /{path}`.
+    pub async fn delete(&self, path: &str) -> Result<serde_json::Value, ApiError> {
+        let url = format!("{}/{}", self.base, path.trim_start_matches('/'));
+        self.send(self.http.delete(url)).await
+    }
+
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// The usage headers of the last answer.
@@ -312,7 +425,7 @@ impl GraphClient {
         let resp = self
             .http
             .post(uri)
-            .header("Authorization", format!("OAuth {}", self.token.0))
+            .header("Authorization", format!("OAuth {}", self.token().0))
             .header("offset", offset.to_string())
             .header("file_size", file_size.to_string())
             .header("Content-Type", "application/octet-stream")
@@ -479,7 +592,7 @@ impl GraphClient {
         req: reqwest::RequestBuilder,
     ) -> Result<T, ApiError> {
         let resp = req
-            .bearer_auth(&self.token.0)
+            .bearer_auth(self.token().0)
             .send()
             .await
             .map_err(|e| ApiError::Network(describe_reqwest(&e)))?;
@@ -495,6 +608,7 @@ impl GraphClient {
             header("x-business-use-case-usage").as_deref(),
         );
         *self.last_usage.lock().expect("usage lock") = usage;
+        *self.fresh_usage.lock().expect("usage lock") = Some(usage);
         let content_type = header("content-type").unwrap_or_default();
         let body = resp
             .bytes()

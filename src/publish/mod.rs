@@ -5,6 +5,10 @@
 pub mod backoff;
 pub mod caption;
 pub mod errors;
+pub mod gate;
 pub mod graph;
 pub mod publisher;
+pub mod token;
+pub mod token_keeper;
 pub mod usage;
+pub mod window;

@@ -4,6 +4,7 @@
 
 use super::backoff;
 use super::errors::ErrorClass;
+use super::gate::Gate;
 use super::graph::{ApiError, CommentInfo, GraphClient, MediaInfo};
 use crate::failpoint;
 use crate::job::{Action, ContainerStatus, Job, Outcome, PostKind};
@@ -26,6 +27,7 @@ pub struct Settings {
     /// How long to stop publishing after an auth or account error before trying again.
     pub auth_pause: Duration,
     pub delete_published: bool,
+    pub quota_recheck: Duration,
     /// Reels: how often to poll processing (Meta suggests about once a minute).
     pub video_poll_interval: Duration,
     /// Reels: bytes per upload request; a cut connection costs at most this much again.
@@ -40,6 +42,7 @@ impl From<&crate::config::Config> for Settings {
             poll_interval: Duration::from_millis(c.publish.poll_interval_ms),
             auth_pause: Duration::from_secs(c.publish.auth_pause_secs),
             delete_published: c.store.delete_published,
+            quota_recheck: Duration::from_secs(c.publish.quota_recheck_secs),
             video_poll_interval: Duration::from_millis(c.publish.video_poll_interval_ms),
             upload_chunk_bytes: c.publish.upload_chunk_bytes as usize,
         }
@@ -64,6 +67,8 @@ pub struct Publisher {
     pub settings: Settings,
     /// Poked when a new photo is saved or a person retries a job.
     pub wake: Arc<Notify>,
+    /// Quota, usage headers, publish windows and the clock: may we call Instagram now?
+    pub gate: Arc<Gate>,
 }
 
 /// Why a step did not finish.
@@ -257,7 +262,14 @@ impl Publisher {
             if action == Action::Nothing {
                 return Ok(None);
             }
-            match self.step(&mut job, &action).await {
+            if let Err(hold) = self.gate.check(&action).await {
+                info!(job = %job.id, reason = %hold.reason, wait_secs = hold.wait.as_secs(), "publishing waits; capture goes on");
+                self.status.send_modify(|s| s.screen = hold.screen.clone());
+                return Err((job, Some(hold.wait)));
+            }
+            let result = self.step(&mut job, &action).await;
+            self.gate.after_call();
+            match result {
                 Ok(Step::Moved) => continue,
                 Ok(Step::Poll) if job.kind == PostKind::Reel => {
                     return Ok(Some(self.settings.video_poll_interval))
@@ -276,7 +288,12 @@ impl Publisher {
     ) -> (Job, Option<Duration>) {
         let message = e.to_string();
         let response = match &e {
-            StepError::Api(api) => on_error(action, api.class(), job.attempts, &message),
+            StepError::Api(api) => {
+                if api.class() == ErrorClass::RateLimit {
+                    self.gate.on_rate_limit(api);
+                }
+                on_error(action, api.class(), job.attempts, &message)
+            }
             StepError::Media(MediaError::Io(io)) | StepError::Io(io)
                 if io.kind() == std::io::ErrorKind::NotFound =>
             {
@@ -289,6 +306,15 @@ impl Publisher {
                 let pause = match screen {
                     Screen::RateLimited => self.rate_limit_pause(),
                     _ => self.settings.auth_pause,
+                };
+                let pause = match &e {
+                    // Used up: wait for the window (the gate asks again at each recheck).
+                    StepError::Api(ApiError::Graph { error, .. })
+                        if error.code == 9 && error.error_subcode == Some(2207042) =>
+                    {
+                        self.settings.quota_recheck
+                    }
+                    _ => pause,
                 };
                 error!(job = %job.id, error = %message, pause_secs = pause.as_secs(), "publishing paused for all photos; capture goes on");
                 self.status.send_modify(|s| s.screen = screen);
@@ -466,6 +492,7 @@ impl Publisher {
                     .await?;
                 failpoint::hit("publish.intent-persisted");
                 let media_id = self.graph.publish(container_id).await?;
+                self.gate.published();
                 failpoint::hit("publish.response-received");
                 info!(job = %job.id, media = %media_id, "published");
                 let permalink = self.permalink(&job.id, &media_id).await;
@@ -479,6 +506,7 @@ impl Publisher {
                 info!(job = %job.id, container = %container_id, ?status, "checked a container that may have been published");
                 match status {
                     ContainerStatus::Published => {
+                        self.gate.forget_quota();
                         let found = self.find_published_media(job, *attempted_at_ms).await?;
                         info!(job = %job.id, media = %found.id, "it was published: recording it, not publishing again");
                         self.published(job, found.id, found.permalink).await?;

@@ -63,9 +63,18 @@ pub enum Route {
     User,
     ContainerStatus(String),
     MediaObject(String),
-    ListStories,
-    CreateComment(String),
+    /// `GET graph.instagram.com/refresh_access_token` (Instagram Login).
+    RefreshToken,
+    /// `oauth/access_token` with `grant_type=fb_exchange_token` (Facebook Login).
+    ExchangeToken,
+    AccountInsights,
+    MediaInsights(String),
     ListComments(String),
+    CreateComment(String),
+    Reply(String),
+    HideComment(String),
+    DeleteComment(String),
+    ListStories,
     UnknownObject(String),
     Unsupported,
 }
@@ -81,9 +90,16 @@ impl Route {
             Route::User => "user",
             Route::ContainerStatus(_) => "container_status",
             Route::MediaObject(_) => "media",
-            Route::ListStories => "list_stories",
-            Route::CreateComment(_) => "create_comment",
+            Route::RefreshToken => "refresh_access_token",
+            Route::ExchangeToken => "oauth_access_token",
+            Route::AccountInsights => "account_insights",
+            Route::MediaInsights(_) => "media_insights",
             Route::ListComments(_) => "list_comments",
+            Route::CreateComment(_) => "create_comment",
+            Route::Reply(_) => "reply",
+            Route::HideComment(_) => "hide_comment",
+            Route::DeleteComment(_) => "delete_comment",
+            Route::ListStories => "list_stories",
             Route::UnknownObject(_) | Route::Unsupported => "unknown",
         }
     }
@@ -94,6 +110,11 @@ pub fn route(method: &str, path: &str, state: &SimState) -> Route {
     let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if segments.first().is_some_and(|s| s.starts_with('v')) {
         segments.remove(0);
+    }
+    match (method, segments.as_slice()) {
+        ("GET", ["refresh_access_token"]) => return Route::RefreshToken,
+        ("GET" | "POST", ["oauth", "access_token"]) => return Route::ExchangeToken,
+        _ => {}
     }
     let (node, edge) = match segments.as_slice() {
         [node] => (*node, None),
@@ -112,9 +133,15 @@ pub fn route(method: &str, path: &str, state: &SimState) -> Route {
         ("GET", NodeKind::User, Some("media")) => Route::ListMedia,
         ("POST", NodeKind::User, Some("media_publish")) => Route::Publish,
         ("GET", NodeKind::User, Some("content_publishing_limit")) => Route::PublishingLimit,
-        ("GET", NodeKind::User, Some("stories")) => Route::ListStories,
-        ("POST", NodeKind::Media, Some("comments")) => Route::CreateComment(node.to_string()),
+        ("GET", NodeKind::User, Some("insights")) => Route::AccountInsights,
+        ("GET", NodeKind::Media, Some("insights")) => Route::MediaInsights(node.to_string()),
         ("GET", NodeKind::Media, Some("comments")) => Route::ListComments(node.to_string()),
+        ("POST", NodeKind::Media, Some("comments")) => Route::CreateComment(node.to_string()),
+        ("POST", NodeKind::Comment, Some("replies")) => Route::Reply(node.to_string()),
+        ("GET", NodeKind::Comment, Some("replies")) => Route::ListComments(node.to_string()),
+        ("POST", NodeKind::Comment, None) => Route::HideComment(node.to_string()),
+        ("DELETE", NodeKind::Comment, None) => Route::DeleteComment(node.to_string()),
+        ("GET", NodeKind::User, Some("stories")) => Route::ListStories,
         _ => Route::Unsupported,
     }
 }
@@ -130,11 +157,18 @@ pub async fn handle(shared: &Shared, req: &ApiRequest, route: &Route) -> Result<
     {
         return Err(GraphError::token_in_url());
     }
-    shared.state().check_token(req.bearer.as_deref())?;
+    if *route == Route::ExchangeToken {
+        // Facebook's token exchange authenticates with the app's id and secret instead.
+        let mut state = shared.state();
+        let now = state.now();
+        return exchange_token(&mut state, req, now);
+    }
+    let now = shared.state().now();
+    shared.state().check_token(req.bearer.as_deref(), now)?;
     if *route == Route::CreateContainer {
         return create_container(shared, req).await;
     }
-    answer(&mut shared.state(), req, route, OffsetDateTime::now_utc())
+    answer(&mut shared.state(), req, route, now)
 }
 
 /// Every endpoint except container creation: pure over the state.
@@ -173,7 +207,8 @@ fn answer(
             let media = state
                 .find_media(id)
                 .ok_or_else(|| GraphError::unknown_object(id))?;
-            Ok(project(media_object(media), req.fields(), &["id"]))
+            let full = media_object(media, state);
+            Ok(project(full, req.fields(), &["id"]))
         }
         Route::ListMedia => {
             let feed: Vec<SimMedia> = state
@@ -181,7 +216,7 @@ fn answer(
                 .into_iter()
                 .filter(|m| m.product_type != "STORY")
                 .collect();
-            Ok(list_media(&feed, req))
+            Ok(list_media(state, &feed, req))
         }
         // Stories live 24 h and are listed apart from the feed.
         Route::ListStories => {
@@ -190,24 +225,11 @@ fn answer(
                 .into_iter()
                 .filter(|m| m.product_type == "STORY")
                 .collect();
-            Ok(list_media(&stories, req))
+            Ok(list_media(state, &stories, req))
         }
         Route::CreateComment(media) => {
             let comment = state.add_comment(media, req.required("message")?, now)?;
             Ok(json!({"id": comment.id}))
-        }
-        Route::ListComments(media) => {
-            let data: Vec<Value> = state
-                .comments()
-                .iter()
-                .rev()
-                .filter(|c| c.media_id == *media)
-                .map(|c| {
-                    let full = json!({"id": c.id, "text": c.text, "timestamp": c.timestamp, "username": USERNAME});
-                    project(full, req.fields(), &["id", "text", "timestamp"])
-                })
-                .collect();
-            Ok(json!({"data": data}))
         }
         Route::PublishingLimit => {
             let full = json!({
@@ -220,17 +242,146 @@ fn answer(
             let media = state.publish(req.required("creation_id")?, now)?;
             Ok(json!({"id": media.id}))
         }
-        Route::CreateContainer => Err(GraphError::unsupported(&req.method, &req.path)),
+        Route::RefreshToken => {
+            if req.param("grant_type") != Some("ig_refresh_token") {
+                return Err(GraphError::missing_param("grant_type=ig_refresh_token"));
+            }
+            let token = req.bearer.clone().unwrap_or_default();
+            let new = state.refresh_token(&token, now)?;
+            Ok(token_answer(&new))
+        }
+        Route::AccountInsights => account_insights(state, req),
+        Route::MediaInsights(id) => media_insights(state, id, req),
+        Route::ListComments(id) => {
+            let comments: Vec<Value> = state
+                .comments()
+                .into_iter()
+                .filter(|c| {
+                    // A media id lists top-level comments; a comment id lists its replies.
+                    (c.media_id == *id && c.parent_id.is_none()) || c.parent_id.as_ref() == Some(id)
+                })
+                .map(|c| {
+                    project(
+                        json!({"id": c.id, "text": c.text, "username": c.username,
+                               "timestamp": c.timestamp, "hidden": c.hidden,
+                               "like_count": 0}),
+                        req.fields(),
+                        &["id", "text", "timestamp"],
+                    )
+                })
+                .collect();
+            Ok(json!({"data": comments}))
+        }
+        Route::Reply(parent) => {
+            let text = req.required("message")?;
+            let media_id = state
+                .comments()
+                .into_iter()
+                .find(|c| c.id == *parent)
+                .map(|c| c.media_id)
+                .unwrap_or_default();
+            let id = state.add_comment_by(&media_id, Some(parent), USERNAME, text, now);
+            Ok(json!({"id": id}))
+        }
+        Route::HideComment(id) => {
+            let hide = match req.required("hide")? {
+                "true" => true,
+                "false" => false,
+                other => {
+                    return Err(GraphError::missing_param(&format!(
+                        "hide (true or false, not {other:?})"
+                    )))
+                }
+            };
+            let comment = state
+                .comment_mut(id)
+                .ok_or_else(|| GraphError::unknown_object(id))?;
+            comment.hidden = hide;
+            Ok(json!({"success": true}))
+        }
+        Route::DeleteComment(id) => {
+            if state.delete_comment(id) {
+                Ok(json!({"success": true}))
+            } else {
+                Err(GraphError::unknown_object(id))
+            }
+        }
+        Route::CreateContainer | Route::ExchangeToken => {
+            Err(GraphError::unsupported(&req.method, &req.path))
+        }
         Route::UnknownObject(id) => Err(GraphError::unknown_object(id)),
         Route::Unsupported => Err(GraphError::unsupported(&req.method, &req.path)),
     }
+}
+
+fn token_answer(token: &str) -> Value {
+    let expires_in = super::state::TOKEN_TTL.as_secs();
+    json!({"access_token": token, "token_type": "bearer", "expires_in": expires_in})
+}
+
+fn exchange_token(
+    state: &mut SimState,
+    req: &ApiRequest,
+    now: OffsetDateTime,
+) -> Result<Value, GraphError> {
+    if req.param("grant_type") != Some("fb_exchange_token") {
+        return Err(GraphError::missing_param("grant_type=fb_exchange_token"));
+    }
+    state.check_app(req.required("client_id")?, req.required("client_secret")?)?;
+    let new = state.refresh_token(req.required("fb_exchange_token")?, now)?;
+    Ok(token_answer(&new))
+}
+
+/// `metric=reach,views&period=day&metric_type=total_value`: the account's totals over its posts.
+fn account_insights(state: &SimState, req: &ApiRequest) -> Result<Value, GraphError> {
+    let metrics = req.required("metric")?;
+    let all: Vec<_> = state.media().iter().map(|m| state.metrics(&m.id)).collect();
+    let mut data = Vec::new();
+    for name in metrics.split(',').map(str::trim) {
+        let value: u64 = match name {
+            "reach" => all.iter().map(|m| m.reach).sum(),
+            "views" => all.iter().map(|m| m.views).sum(),
+            "likes" => all.iter().map(|m| m.likes).sum(),
+            other => return Err(GraphError::bad_metric(other)),
+        };
+        data.push(json!({
+            "name": name,
+            "period": req.param("period").unwrap_or("day"),
+            "total_value": {"value": value},
+            "id": format!("{}/insights/{name}/day", state.user_id()),
+        }));
+    }
+    Ok(json!({"data": data}))
+}
+
+/// `metric=likes,comments,saved,reach,views` for one post.
+fn media_insights(state: &SimState, id: &str, req: &ApiRequest) -> Result<Value, GraphError> {
+    let m = state.metrics(id);
+    let mut data = Vec::new();
+    for name in req.required("metric")?.split(',').map(str::trim) {
+        let value = match name {
+            "likes" => m.likes,
+            "comments" => state.comment_count(id) as u64,
+            "saved" => m.saved,
+            "reach" => m.reach,
+            "views" => m.views,
+            other => return Err(GraphError::bad_metric(other)),
+        };
+        data.push(json!({
+            "name": name,
+            "period": "lifetime",
+            "values": [{"value": value}],
+            "id": format!("{id}/insights/{name}/lifetime"),
+        }));
+    }
+    Ok(json!({"data": data}))
 }
 
 /// `POST /{ig-user-id}/media`: a photo, a carousel item, a carousel, a Story or a Reel upload,
 /// told apart by `media_type` and `is_carousel_item` as on the real API.
 async fn create_container(shared: &Shared, req: &ApiRequest) -> Result<Value, GraphError> {
     let caption = req.param("caption").unwrap_or("");
-    let now = OffsetDateTime::now_utc;
+    let now = shared.state().now();
     let media_type = req.param("media_type").unwrap_or("IMAGE");
     let is_item = req.param("is_carousel_item") == Some("true");
     match media_type {
@@ -246,7 +397,7 @@ async fn create_container(shared: &Shared, req: &ApiRequest) -> Result<Value, Gr
                 .collect::<Result<Vec<u64>, _>>()?;
             let id = shared
                 .state()
-                .create(ContainerKind::Carousel { children }, caption, now())?;
+                .create(ContainerKind::Carousel { children }, caption, now)?;
             return Ok(json!({"id": id}));
         }
         "REELS" => {
@@ -255,7 +406,7 @@ async fn create_container(shared: &Shared, req: &ApiRequest) -> Result<Value, Gr
                     "This simulator takes Reels only with upload_type=resumable.",
                 ));
             }
-            let id = shared.state().create_reel_upload(caption, now())?;
+            let id = shared.state().create_reel_upload(caption, now)?;
             let uri = format!("{}/ig-api-upload/v21.0/{id}", shared.upload_base);
             return Ok(json!({"id": id, "uri": uri}));
         }
@@ -267,7 +418,7 @@ async fn create_container(shared: &Shared, req: &ApiRequest) -> Result<Value, Gr
         }
     }
     let image_url = req.required("image_url")?;
-    shared.state().check_can_create(caption, now())?;
+    shared.state().check_can_create(caption, now)?;
     let bytes = fetch(&shared.http, image_url)
         .await
         .map_err(|_| GraphError::fetch_failed(image_url))?;
@@ -290,7 +441,7 @@ async fn create_container(shared: &Shared, req: &ApiRequest) -> Result<Value, Gr
         (_, true) => ContainerKind::CarouselItem(image),
         _ => ContainerKind::Image(image),
     };
-    let id = shared.state().create(kind, caption, now())?;
+    let id = shared.state().create(kind, caption, now)?;
     Ok(json!({"id": id}))
 }
 
@@ -334,8 +485,10 @@ fn user_object(user_id: &str) -> Value {
     })
 }
 
-fn media_object(m: &SimMedia) -> Value {
+fn media_object(m: &SimMedia, state: &SimState) -> Value {
     json!({
+        "like_count": state.metrics(&m.id).likes,
+        "comments_count": state.comment_count(&m.id),
         "id": m.id,
         "caption": m.caption,
         "permalink": m.permalink,
@@ -347,7 +500,7 @@ fn media_object(m: &SimMedia) -> Value {
 }
 
 /// Newest first, `limit` per page, `after` is the opaque cursor of the previous page.
-fn list_media(media: &[SimMedia], req: &ApiRequest) -> Value {
+fn list_media(state: &SimState, media: &[SimMedia], req: &ApiRequest) -> Value {
     let limit = req
         .param("limit")
         .and_then(|l| l.parse::<usize>().ok())
@@ -363,7 +516,7 @@ fn list_media(media: &[SimMedia], req: &ApiRequest) -> Value {
         .rev()
         .skip(start)
         .take(limit)
-        .map(|m| project(media_object(m), fields.clone(), &["id"]))
+        .map(|m| project(media_object(m, state), fields.clone(), &["id"]))
         .collect();
     let end = start + data.len();
     let mut page = json!({"data": data});
@@ -408,6 +561,10 @@ mod tests {
             quota_total: 100,
             polls_until_finished: 0,
             container_ttl: Duration::from_secs(86400),
+            token_age: Duration::ZERO,
+            calls_per_hour: 200,
+            app_id: "app".into(),
+            app_secret: "secret".into(),
         })
     }
 
@@ -453,6 +610,74 @@ mod tests {
             Route::UnknownObject("999".into())
         );
         assert_eq!(route("DELETE", "/v21.0/1784", &s), Route::Unsupported);
+        assert_eq!(
+            route("GET", "/refresh_access_token", &s),
+            Route::RefreshToken
+        );
+        assert_eq!(
+            route("POST", "/v21.0/oauth/access_token", &s),
+            Route::ExchangeToken
+        );
+        assert_eq!(
+            route("GET", "/v21.0/1784/insights", &s),
+            Route::AccountInsights
+        );
+    }
+
+    #[test]
+    fn comments_and_insights_answer_like_the_graph_api() {
+        let mut s = state();
+        let now = OffsetDateTime::now_utc();
+        let c = s.create_container("aa", "hi", now).unwrap();
+        let m = s.publish(&c, now).unwrap().id;
+        s.set_metrics(
+            &m,
+            super::super::state::SimMetrics {
+                likes: 7,
+                saved: 2,
+                reach: 30,
+                views: 40,
+            },
+        );
+        let cid = s.add_comment_by(&m, None, "ann", "great", now);
+        assert_eq!(
+            route("GET", &format!("/v21.0/{m}/comments"), &s),
+            Route::ListComments(m.clone())
+        );
+        assert_eq!(
+            route("POST", &format!("/v21.0/{cid}"), &s),
+            Route::HideComment(cid.clone())
+        );
+        assert_eq!(
+            route("DELETE", &format!("/v21.0/{cid}"), &s),
+            Route::DeleteComment(cid.clone())
+        );
+        let req = get("/x", &[("metric", "likes,comments,saved,reach")]);
+        let v = answer(&mut s, &req, &Route::MediaInsights(m.clone()), now).unwrap();
+        let values: Vec<u64> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["values"][0]["value"].as_u64().unwrap())
+            .collect();
+        assert_eq!(values, [7, 1, 2, 30]);
+        let req = get(
+            "/x",
+            &[
+                ("metric", "reach,views"),
+                ("period", "day"),
+                ("metric_type", "total_value"),
+            ],
+        );
+        let v = answer(&mut s, &req, &Route::AccountInsights, now).unwrap();
+        assert_eq!(v["data"][1]["total_value"]["value"], 40);
+        let req = get("/x", &[("metric", "impressions")]);
+        assert_eq!(
+            answer(&mut s, &req, &Route::MediaInsights(m), now)
+                .unwrap_err()
+                .code,
+            100
+        );
     }
 
     #[test]

@@ -68,6 +68,44 @@ impl GraphError {
         .subcode(460)
     }
 
+    /// A long-lived token past its 60 days (subcode 463: "session has expired").
+    pub fn expired_token() -> Self {
+        Self::new(
+            400,
+            "OAuthException",
+            190,
+            "Error validating access token: Session has expired.",
+        )
+        .subcode(463)
+    }
+
+    pub fn token_too_young() -> Self {
+        Self::new(
+            400,
+            "OAuthException",
+            100,
+            "(#100) The access token must be at least 24 hours old to be refreshed",
+        )
+    }
+
+    pub fn bad_metric(name: &str) -> Self {
+        Self::new(
+            400,
+            "OAuthException",
+            100,
+            format!("(#100) metric[0] must be one of the following values: reach, views, likes, comments, saved; not {name}"),
+        )
+    }
+
+    pub fn bad_app_credentials() -> Self {
+        Self::new(
+            400,
+            "OAuthException",
+            101,
+            "Error validating application. Invalid application ID or secret.",
+        )
+    }
+
     /// The real API accepts `?access_token=`; this simulator refuses it so that a client that
     /// would leak its token into URLs (and proxy logs) fails its tests.
     pub fn token_in_url() -> Self {

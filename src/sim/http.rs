@@ -14,7 +14,6 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rand::Rng;
 use serde_json::{json, Value};
-use time::OffsetDateTime;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
@@ -106,7 +105,8 @@ async fn serve_request(
     let route = {
         let mut state = shared.state();
         let route = api::route(&req.method, &req.path, &state);
-        state.record_call(route.name(), OffsetDateTime::now_utc());
+        let now = state.now();
+        state.record_call(route.name(), now);
         route
     };
     let fault = shared
@@ -154,9 +154,11 @@ async fn serve_upload(
     kill: &Notify,
 ) -> Result<Response<Body>, Infallible> {
     let (parts, body) = req.into_parts();
-    shared
-        .state()
-        .record_call("upload", OffsetDateTime::now_utc());
+    {
+        let mut state = shared.state();
+        let now = state.now();
+        state.record_call("upload", now);
+    }
     let header = |name: &str| {
         parts
             .headers
@@ -165,7 +167,11 @@ async fn serve_upload(
             .map(str::trim)
     };
     let token = header("authorization").and_then(|h| h.strip_prefix("OAuth "));
-    if shared.state().check_token(token).is_err() {
+    let token_ok = {
+        let state = shared.state();
+        state.check_token(token, state.now()).is_ok()
+    };
+    if !token_ok {
         return Ok(upload_refused(
             401,
             false,
@@ -300,10 +306,10 @@ fn graph_response(shared: &Shared, reply: Result<Value, GraphError>) -> Response
     };
     let (user_id, percent) = {
         let mut state = shared.state();
-        (
-            state.user_id().to_string(),
-            state.usage_percent(OffsetDateTime::now_utc()),
-        )
+        (state.user_id().to_string(), {
+            let now = state.now();
+            state.usage_percent(now)
+        })
     };
     let app_usage = json!({"call_count": percent, "total_cputime": percent, "total_time": percent});
     let buc_usage = json!({ user_id: [{

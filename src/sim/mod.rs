@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultPlan};
-pub use state::{SimComment, SimImage, SimMedia};
+pub use state::{SimComment, SimImage, SimMedia, SimMetrics};
 
 use faults::FaultPicker;
 use state::{SimState, StateConfig};
@@ -47,6 +47,16 @@ pub struct SimOptions {
     pub polls_until_finished: u32,
     /// Unpublished containers older than this are `EXPIRED`.
     pub container_ttl: Duration,
+    /// How old the token is when the simulator starts (it can be refreshed after a day and
+    /// expires after 60).
+    pub token_age: Duration,
+    /// Calls per rolling hour that the usage headers report as 100 %. Meta's documented
+    /// budget is about 200 per user per hour; the default is higher so that long tests are
+    /// not throttled, and throttling tests set it low.
+    pub calls_per_hour: u32,
+    /// The Facebook app accepted by `oauth/access_token`.
+    pub app_id: String,
+    pub app_secret: String,
     pub faults: FaultPlan,
 }
 
@@ -59,6 +69,10 @@ impl Default for SimOptions {
             quota_total: 100,
             polls_until_finished: 1,
             container_ttl: Duration::from_secs(24 * 60 * 60),
+            token_age: Duration::from_secs(2 * 24 * 60 * 60),
+            calls_per_hour: 100_000,
+            app_id: "sim-app".to_string(),
+            app_secret: "sim-app-secret".to_string(),
             faults: FaultPlan::none(),
         }
     }
@@ -110,6 +124,10 @@ impl Simulator {
                 quota_total: opts.quota_total,
                 polls_until_finished: opts.polls_until_finished,
                 container_ttl: opts.container_ttl,
+                token_age: opts.token_age,
+                calls_per_hour: opts.calls_per_hour,
+                app_id: opts.app_id,
+                app_secret: opts.app_secret,
             })),
             faults: Mutex::new(FaultPicker::new(opts.faults)),
             http,
@@ -191,6 +209,35 @@ impl Simulator {
     /// Revokes the current token: it now answers code 190 (subcode 460).
     pub fn set_token(&self, token: &str) {
         self.shared.state().set_token(token);
+    }
+
+    /// Moves the simulated account's clock forward: the quota window slides, containers and
+    /// tokens age. The booth's own clock is not touched.
+    pub fn advance_clock(&self, by: Duration) {
+        self.shared.state().advance_clock(by);
+    }
+
+    /// The token the account accepts now (after refreshes, the newest).
+    pub fn current_token(&self) -> String {
+        self.shared.state().current_token().to_string()
+    }
+
+    /// Someone comments on a post (`parent` for a reply). Returns the comment id.
+    pub fn comment_as(
+        &self,
+        media_id: &str,
+        parent: Option<&str>,
+        username: &str,
+        text: &str,
+    ) -> String {
+        let mut state = self.shared.state();
+        let now = state.now();
+        state.add_comment_by(media_id, parent, username, text, now)
+    }
+
+    /// Sets what the insights endpoints report for a post.
+    pub fn set_metrics(&self, media_id: &str, metrics: SimMetrics) {
+        self.shared.state().set_metrics(media_id, metrics);
     }
 
     pub fn expire_all_containers(&self) {

@@ -12,14 +12,37 @@ pub const CAPTION_MAX_CHARS: usize = 2200;
 pub const CONTAINERS_PER_DAY: usize = 400;
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 const HOUR: Duration = Duration::from_secs(60 * 60);
-/// Calls per rolling hour that count as 100 % in the usage headers.
-const CALLS_PER_HOUR_AT_FULL_USAGE: usize = 200;
+/// A long-lived token's validity, and the age before Instagram lets it be refreshed.
+pub const TOKEN_TTL: Duration = Duration::from_secs(60 * 24 * 60 * 60);
+pub const TOKEN_MIN_AGE_FOR_REFRESH: Duration = DAY;
 
 // Separate numeric ranges keep container ids and media ids apart while both look like Graph ids.
 const FIRST_CONTAINER_ID: u64 = 17_900_000_000_000_001;
 const FIRST_MEDIA_ID: u64 = 18_000_000_000_000_001;
-
 const FIRST_COMMENT_ID: u64 = 17_850_000_000_000_001;
+/// The simulated account's username (comments it writes carry it).
+pub const ACCOUNT_USERNAME: &str = "postbooth_sim";
+
+/// A comment on a post (or a reply to one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimComment {
+    pub id: String,
+    pub media_id: String,
+    pub parent_id: Option<String>,
+    pub username: String,
+    pub text: String,
+    pub hidden: bool,
+    pub timestamp: String,
+}
+
+/// What the insights endpoints report for one post; tests set them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimMetrics {
+    pub likes: u64,
+    pub saved: u64,
+    pub reach: u64,
+    pub views: u64,
+}
 
 /// A published post, as the simulator recorded it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,15 +69,6 @@ pub struct SimImage {
     pub sha256: String,
     pub width: u32,
     pub height: u32,
-}
-
-/// A comment, as the simulator recorded it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SimComment {
-    pub id: String,
-    pub media_id: String,
-    pub text: String,
-    pub timestamp: String,
 }
 
 /// What a container will become.
@@ -161,6 +175,7 @@ pub enum NodeKind {
     User,
     Container,
     Media,
+    Comment,
     Unknown,
 }
 
@@ -171,6 +186,13 @@ pub struct StateConfig {
     pub quota_total: u32,
     pub polls_until_finished: u32,
     pub container_ttl: Duration,
+    /// How old the initial token is when the simulator starts.
+    pub token_age: Duration,
+    /// Calls per rolling hour that count as 100 % in the usage headers.
+    pub calls_per_hour: u32,
+    /// Facebook Login app credentials accepted by `oauth/access_token`.
+    pub app_id: String,
+    pub app_secret: String,
 }
 
 #[derive(Clone, Debug)]
@@ -186,7 +208,17 @@ struct Container {
 #[derive(Debug)]
 pub struct SimState {
     config: StateConfig,
+    /// Added to the real clock: tests walk the simulated account through days in a second.
+    clock_offset: Duration,
+    /// When `config.token` was issued.
+    token_issued_at: OffsetDateTime,
+    /// Earlier tokens that a refresh replaced; they stay valid until they expire.
+    older_tokens: Vec<(String, OffsetDateTime)>,
+    refreshes: u32,
     revoked_tokens: Vec<String>,
+    comments: Vec<SimComment>,
+    next_comment: u64,
+    metrics: BTreeMap<String, SimMetrics>,
     containers: BTreeMap<u64, Container>,
     media: Vec<(u64, SimMedia)>,
     next_container: u64,
@@ -197,8 +229,6 @@ pub struct SimState {
     publishes_by_image: BTreeMap<String, u32>,
     calls: BTreeMap<String, u64>,
     faults: BTreeMap<String, u64>,
-    comments: Vec<SimComment>,
-    next_comment: u64,
     refuse_comments: bool,
     /// File offsets at which the upload host cuts the connection (each once).
     upload_cuts: std::collections::BTreeSet<u64>,
@@ -208,9 +238,17 @@ pub struct SimState {
 
 impl SimState {
     pub fn new(config: StateConfig) -> Self {
+        let token_issued_at = OffsetDateTime::now_utc() - config.token_age;
         SimState {
             config,
+            clock_offset: Duration::ZERO,
+            token_issued_at,
+            older_tokens: Vec::new(),
+            refreshes: 0,
             revoked_tokens: Vec::new(),
+            comments: Vec::new(),
+            next_comment: FIRST_COMMENT_ID,
+            metrics: BTreeMap::new(),
             containers: BTreeMap::new(),
             media: Vec::new(),
             next_container: FIRST_CONTAINER_ID,
@@ -221,8 +259,6 @@ impl SimState {
             publishes_by_image: BTreeMap::new(),
             calls: BTreeMap::new(),
             faults: BTreeMap::new(),
-            comments: Vec::new(),
-            next_comment: FIRST_COMMENT_ID,
             refuse_comments: false,
             upload_cuts: Default::default(),
             upload_bytes_received: 0,
@@ -237,23 +273,141 @@ impl SimState {
         self.config.quota_total
     }
 
+    // --- the clock ---
+
+    /// The simulated account's "now": the real clock plus what tests advanced it by.
+    pub fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.clock_offset
+    }
+
+    pub fn advance_clock(&mut self, by: Duration) {
+        self.clock_offset += by;
+    }
+
     // --- tokens ---
 
-    pub fn check_token(&self, bearer: Option<&str>) -> Result<(), GraphError> {
-        match bearer {
-            Some(t) if t == self.config.token => Ok(()),
-            Some(t) if self.revoked_tokens.iter().any(|r| r == t) => {
-                Err(GraphError::revoked_token())
+    /// When `token` was issued, if it is one this account handed out and did not revoke.
+    fn issued_at(&self, token: &str) -> Option<OffsetDateTime> {
+        if token == self.config.token {
+            return Some(self.token_issued_at);
+        }
+        self.older_tokens
+            .iter()
+            .find(|(t, _)| t == token)
+            .map(|(_, at)| *at)
+    }
+
+    pub fn check_token(&self, bearer: Option<&str>, now: OffsetDateTime) -> Result<(), GraphError> {
+        let Some(t) = bearer else {
+            return Err(GraphError::invalid_token());
+        };
+        if let Some(issued) = self.issued_at(t) {
+            if now - issued >= TOKEN_TTL {
+                return Err(GraphError::expired_token());
             }
-            _ => Err(GraphError::invalid_token()),
+            return Ok(());
+        }
+        if self.revoked_tokens.iter().any(|r| r == t) {
+            Err(GraphError::revoked_token())
+        } else {
+            Err(GraphError::invalid_token())
         }
     }
 
+    /// The operator's token is revoked and `token` is now the only valid one (issued now).
     pub fn set_token(&mut self, token: &str) {
         if token != self.config.token {
             let old = std::mem::replace(&mut self.config.token, token.to_string());
             self.revoked_tokens.push(old);
+            self.revoked_tokens
+                .extend(self.older_tokens.drain(..).map(|(t, _)| t));
+            self.token_issued_at = self.now();
         }
+    }
+
+    /// `refresh_access_token` / `fb_exchange_token`: a new 60-day token for a valid one that
+    /// is at least a day old (Instagram's rule; applied to both for simplicity).
+    pub fn refresh_token(
+        &mut self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<String, GraphError> {
+        self.check_token(Some(token), now)?;
+        let issued = self.issued_at(token).unwrap_or(now);
+        if now - issued < TOKEN_MIN_AGE_FOR_REFRESH {
+            return Err(GraphError::token_too_young());
+        }
+        self.refreshes += 1;
+        let new = format!("{}-refreshed-{}", self.config.token, self.refreshes);
+        let old = std::mem::replace(&mut self.config.token, new.clone());
+        self.older_tokens.push((old, self.token_issued_at));
+        self.token_issued_at = now;
+        Ok(new)
+    }
+
+    pub fn current_token(&self) -> &str {
+        &self.config.token
+    }
+
+    pub fn check_app(&self, client_id: &str, client_secret: &str) -> Result<(), GraphError> {
+        if client_id == self.config.app_id && client_secret == self.config.app_secret {
+            Ok(())
+        } else {
+            Err(GraphError::bad_app_credentials())
+        }
+    }
+
+    // --- comments and insights ---
+
+    /// Someone (a visitor, or the account in a reply) comments; no checks, for tests.
+    pub fn add_comment_by(
+        &mut self,
+        media_id: &str,
+        parent_id: Option<&str>,
+        username: &str,
+        text: &str,
+        now: OffsetDateTime,
+    ) -> String {
+        let id = self.next_comment.to_string();
+        self.next_comment += 1;
+        self.comments.push(SimComment {
+            id: id.clone(),
+            media_id: media_id.to_string(),
+            parent_id: parent_id.map(str::to_string),
+            username: username.to_string(),
+            text: text.to_string(),
+            hidden: false,
+            timestamp: graph_timestamp(now),
+        });
+        id
+    }
+
+    pub fn comment_mut(&mut self, id: &str) -> Option<&mut SimComment> {
+        self.comments.iter_mut().find(|c| c.id == id)
+    }
+
+    pub fn delete_comment(&mut self, id: &str) -> bool {
+        let before = self.comments.len();
+        // Deleting a comment deletes its replies too.
+        self.comments
+            .retain(|c| c.id != id && c.parent_id.as_deref() != Some(id));
+        self.comments.len() != before
+    }
+
+    pub fn set_metrics(&mut self, media_id: &str, metrics: SimMetrics) {
+        self.metrics.insert(media_id.to_string(), metrics);
+    }
+
+    pub fn metrics(&self, media_id: &str) -> SimMetrics {
+        self.metrics.get(media_id).copied().unwrap_or_default()
+    }
+
+    /// Top-level comments and replies on a post.
+    pub fn comment_count(&self, media_id: &str) -> usize {
+        self.comments
+            .iter()
+            .filter(|c| c.media_id == media_id)
+            .count()
     }
 
     // --- containers ---
@@ -267,6 +421,8 @@ impl SimState {
         };
         if self.containers.contains_key(&n) {
             NodeKind::Container
+        } else if self.comments.iter().any(|c| c.id == id) {
+            NodeKind::Comment
         } else if self.media_index(n).is_some() {
             NodeKind::Media
         } else {
@@ -594,15 +750,13 @@ impl SimState {
                 "Comments are disabled for this media.",
             ));
         }
-        let comment = SimComment {
-            id: self.next_comment.to_string(),
-            media_id: media_id.to_string(),
-            text: text.to_string(),
-            timestamp: graph_timestamp(now),
-        };
-        self.next_comment += 1;
-        self.comments.push(comment.clone());
-        Ok(comment)
+        let id = self.add_comment_by(media_id, None, ACCOUNT_USERNAME, text, now);
+        Ok(self
+            .comments
+            .iter()
+            .find(|c| c.id == id)
+            .cloned()
+            .expect("just added"))
     }
 
     /// Comments off (as an account may set it): every new comment is refused.
@@ -610,7 +764,7 @@ impl SimState {
         self.refuse_comments = refuse;
     }
 
-    /// Every comment, oldest first.
+    /// Every comment that was not deleted, oldest first.
     pub fn comments(&self) -> Vec<SimComment> {
         self.comments.clone()
     }
@@ -663,7 +817,7 @@ impl SimState {
     /// The percentage reported in the usage headers: calls in the last hour against a budget.
     pub fn usage_percent(&mut self, now: OffsetDateTime) -> u32 {
         let calls = count_within(&mut self.call_times, now, HOUR);
-        let percent = calls * 100 / CALLS_PER_HOUR_AT_FULL_USAGE;
+        let percent = calls * 100 / (self.config.calls_per_hour.max(1) as usize);
         u32::try_from(percent.min(100)).unwrap_or(100)
     }
 }
@@ -735,6 +889,10 @@ mod tests {
             quota_total,
             polls_until_finished: polls,
             container_ttl: DAY,
+            token_age: Duration::ZERO,
+            calls_per_hour: 200,
+            app_id: "app".into(),
+            app_secret: "secret".into(),
         })
     }
 
@@ -871,15 +1029,57 @@ mod tests {
     #[test]
     fn tokens_can_be_revoked() {
         let mut s = state(100, 0);
-        assert!(s.check_token(Some("tok")).is_ok());
-        assert_eq!(code(s.check_token(None).unwrap_err()), (190, None));
+        let now = s.now();
+        assert!(s.check_token(Some("tok"), now).is_ok());
+        assert_eq!(code(s.check_token(None, now).unwrap_err()), (190, None));
         s.set_token("new");
         assert_eq!(
-            code(s.check_token(Some("tok")).unwrap_err()),
+            code(s.check_token(Some("tok"), now).unwrap_err()),
             (190, Some(460))
         );
-        assert_eq!(code(s.check_token(Some("junk")).unwrap_err()), (190, None));
-        assert!(s.check_token(Some("new")).is_ok());
+        assert_eq!(
+            code(s.check_token(Some("junk"), now).unwrap_err()),
+            (190, None)
+        );
+        assert!(s.check_token(Some("new"), now).is_ok());
+    }
+
+    #[test]
+    fn tokens_expire_after_60_days_and_refresh_after_one() {
+        let mut s = state(100, 0);
+        let t0 = s.now();
+        assert_eq!(code(s.refresh_token("tok", t0).unwrap_err()), (100, None));
+        let later = t0 + 2 * DAY;
+        let new = s.refresh_token("tok", later).unwrap();
+        assert_ne!(new, "tok");
+        // The old token still works until its own 60 days are up; the new one for 60 more.
+        assert!(s.check_token(Some("tok"), later).is_ok());
+        let t60 = t0 + TOKEN_TTL;
+        assert_eq!(
+            code(s.check_token(Some("tok"), t60).unwrap_err()),
+            (190, Some(463))
+        );
+        assert!(s.check_token(Some(&new), t60).is_ok());
+        assert_eq!(
+            code(s.check_token(Some(&new), later + TOKEN_TTL).unwrap_err()).0,
+            190
+        );
+        s.advance_clock(DAY);
+        assert!(s.now() - t0 >= DAY);
+    }
+
+    #[test]
+    fn comments_reply_hide_delete() {
+        let mut s = state(100, 0);
+        let c = s.add_comment_by("18", None, "ann", "nice!", T0);
+        let r = s.add_comment_by("18", Some(&c), "postbooth_sim", "thanks", T0);
+        assert_eq!(s.node_kind(&c), NodeKind::Comment);
+        assert_eq!(s.comment_count("18"), 2);
+        s.comment_mut(&c).unwrap().hidden = true;
+        assert!(s.comments()[0].hidden);
+        assert!(s.delete_comment(&c));
+        assert_eq!(s.node_kind(&r), NodeKind::Unknown);
+        assert!(!s.delete_comment(&c));
     }
 
     #[test]

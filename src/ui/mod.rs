@@ -44,6 +44,8 @@ pub struct Status {
     pub screen: Screen,
     /// Photos saved and not yet posted.
     pub waiting: usize,
+    /// A short line for the idle screen when nothing waits ("Login: 5 days left").
+    pub notice: Option<String>,
 }
 
 impl Default for Status {
@@ -51,6 +53,7 @@ impl Default for Status {
         Self {
             screen: Screen::Idle,
             waiting: 0,
+            notice: None,
         }
     }
 }
@@ -65,6 +68,10 @@ pub fn lines(status: &Status) -> [String; 2] {
         n => format!("{n} photos waiting"),
     };
     let (top, bottom) = match &status.screen {
+        Screen::Idle if waiting.is_empty() => (
+            "Press the button".to_string(),
+            status.notice.clone().unwrap_or_default(),
+        ),
         Screen::Idle => ("Press the button".to_string(), waiting),
         Screen::Saving => ("Saving...".to_string(), String::new()),
         Screen::Countdown { secs, shot, of } => {
@@ -113,6 +120,7 @@ mod tests {
             let [top, bottom] = lines(&Status {
                 screen,
                 waiting: 12,
+                notice: None,
             });
             // 128 px at 6 px per character.
             assert!(
@@ -124,10 +132,22 @@ mod tests {
     }
 
     #[test]
+    fn the_idle_screen_shows_a_notice_when_nothing_waits() {
+        let mut s = Status {
+            notice: Some("Login: 5 days left".into()),
+            ..Status::default()
+        };
+        assert_eq!(lines(&s)[1], "Login: 5 days left");
+        s.waiting = 2;
+        assert_eq!(lines(&s)[1], "2 photos waiting");
+    }
+
+    #[test]
     fn queue_length_is_shown_in_words() {
         let s = Status {
             screen: Screen::Saved,
             waiting: 3,
+            notice: None,
         };
         assert_eq!(
             lines(&s),

@@ -1,0 +1,324 @@
+//! Publishing policy against the simulator over HTTP: caption templates, the daily publishing
+//! quota, Meta's usage headers, publish windows and the build-date clock guard.
+
+use crate::helper::*;
+use postbooth::control::{self, Request};
+use postbooth::daemon::Daemon;
+use postbooth::sim::{SimOptions, Simulator};
+use postbooth::ui::Screen;
+use std::time::Duration;
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// [`setup`]'s booth with more keys set (raw TOML values).
+pub fn booth_with(graph_url: &str, extra: &[(&str, &str, Option<&str>)]) -> Booth {
+    let mut overrides: Vec<(&str, &str, Option<&str>)> = vec![
+        ("instagram", "caption", Some("\"test booth #{n} {time}\"")),
+        ("instagram", "request_timeout_secs", Some("1")),
+        ("camera", "width", Some("640")),
+        ("camera", "height", Some("480")),
+        ("publish", "backoff_cap_ms", Some("400")),
+        ("publish", "auth_pause_secs", Some("1")),
+    ];
+    overrides.extend_from_slice(extra);
+    Booth::new(graph_url, &overrides)
+}
+
+async fn publishing_info(socket: &std::path::Path) -> postbooth::publish::gate::GateInfo {
+    control::call(socket, &Request::List)
+        .await
+        .unwrap()
+        .expect("the daemon answers")
+        .publishing
+        .expect("list carries the publishing info")
+}
+
+#[test]
+fn a_caption_instagram_would_refuse_is_a_config_error_naming_the_key() {
+    let tags: String = (0..31).map(|i| format!("#tag{i} ")).collect();
+    let cases = [
+        (
+            "\"{event} at {location}\"",
+            Some(tags.as_str()),
+            "31 hashtags",
+        ),
+        ("\"hello {evnt}\"", None, "{evnt}"),
+    ];
+    for (caption, event, words) in cases {
+        let event = event.map(quoted);
+        let booth = Booth::new(
+            "http://127.0.0.1:9/v21.0",
+            &[
+                ("instagram", "caption", Some(caption)),
+                ("instagram", "event", event.as_deref()),
+            ],
+        );
+        let out = booth.postbooth(&["run"]);
+        assert!(!out.status.success(), "{}", out.both());
+        assert!(
+            out.stderr.contains("instagram.caption") && out.stderr.contains(words),
+            "{}",
+            out.both()
+        );
+        assert!(!booth.socket().exists(), "run must not have started");
+        let out = booth.postbooth(&["doctor"]);
+        let line = out.failed_check("config");
+        assert!(line.contains("instagram.caption"), "{}", out.both());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caption_placeholders_are_filled_in_the_post() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = booth_with(
+        &sim.base_url(),
+        &[
+            (
+                "instagram",
+                "caption",
+                Some("\"{event} #{n} {date} {time} @ {location}\""),
+            ),
+            ("instagram", "event", Some("\"Gala\"")),
+            ("instagram", "location", Some("\"Hall B\"")),
+        ],
+    );
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let job = daemon.shoot().await.unwrap();
+    eventually(Duration::from_secs(60), "posted", || async {
+        (sim.media().len() == 1).then_some(())
+    })
+    .await;
+    daemon.stop().await;
+    let caption = &sim.media()[0].caption;
+    assert_eq!(caption, &job.caption);
+    assert!(caption.starts_with("Gala #1 20"), "{caption}");
+    assert!(caption.ends_with(" @ Hall B"), "{caption}");
+    assert!(!caption.contains('{'), "{caption}");
+    sim.shutdown().await;
+}
+
+/// 60 photos, a quota of 25 under `wait`: 25 posts, then nothing (not even a container) until
+/// the simulator's 24-hour window slides, then the next 25, then the last 10. Each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_photos_with_quota_25_wait_posts_25_and_resumes_when_the_window_slides() {
+    let sim = Simulator::start(SimOptions {
+        quota_total: 25,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let s = booth_with(
+        &sim.base_url(),
+        &[
+            ("publish", "quota_policy", Some("\"wait\"")),
+            ("publish", "quota_recheck_secs", Some("1")),
+        ],
+    );
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let mut saved = Vec::new();
+    for _ in 0..60 {
+        saved.push(daemon.shoot().await.unwrap());
+    }
+    let socket = s.socket();
+    let count = |name: &str| sim.calls().get(name).copied().unwrap_or(0);
+
+    for (round, expected) in [(1, 25), (2, 50)] {
+        let info = eventually(Duration::from_secs(180), "quota used up", || async {
+            let info = publishing_info(&socket).await;
+            (sim.media().len() == expected
+                && info.posts_left == Some(0)
+                && info
+                    .waiting_because
+                    .as_deref()
+                    .is_some_and(|w| w.contains("quota is used up")))
+            .then_some(info)
+        })
+        .await;
+        assert_eq!(info.quota_total, Some(25));
+        assert_eq!(daemon.status.borrow().screen, Screen::RateLimited);
+        // It asks Instagram again at each recheck, and still posts (or prepares) nothing.
+        let asked = count("publishing_limit");
+        let containers = count("create_container");
+        eventually(Duration::from_secs(30), "a quota recheck", || async {
+            (count("publishing_limit") > asked).then_some(())
+        })
+        .await;
+        assert_eq!(sim.media().len(), expected, "round {round}");
+        assert_eq!(
+            count("media_publish"),
+            expected as u64,
+            "no publish refused by the quota"
+        );
+        assert_eq!(
+            count("create_container"),
+            containers,
+            "no container made while the quota is used up"
+        );
+        let out = s.postbooth(&["queue", "list"]);
+        assert!(
+            out.stdout.contains("Posts left today: 0 of 25"),
+            "{}",
+            out.both()
+        );
+        sim.advance_clock(DAY + Duration::from_secs(60));
+    }
+    let store = daemon.store.clone();
+    eventually(Duration::from_secs(180), "all 60 posted", || {
+        let store = store.clone();
+        async move {
+            let jobs = store.blocking(|s| s.jobs()).await.unwrap();
+            jobs.iter().all(|j| j.state.name() == "Done").then_some(())
+        }
+    })
+    .await;
+    let info = publishing_info(&socket).await;
+    assert_eq!(info.posts_left, Some(15));
+    daemon.stop().await;
+    let publishes = sim.publishes_by_image();
+    assert_eq!(publishes.len(), 60);
+    for job in &saved {
+        assert_eq!(publishes.get(&job.blob.sha256), Some(&1), "job {}", job.id);
+    }
+    let out = s.postbooth(&["doctor"]);
+    assert!(
+        out.stdout
+            .contains("15 posts left today (10 of 25 used in the last 24 h)"),
+        "{}",
+        out.both()
+    );
+    sim.shutdown().await;
+}
+
+/// Usage headers at 100 %: the booth stops calling, even when new photos wake the publisher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_usage_headers_stop_all_calls_while_capture_goes_on() {
+    let sim = Simulator::start(SimOptions {
+        calls_per_hour: 3,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let s = setup(&sim.base_url());
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    daemon.shoot().await.unwrap();
+    let socket = s.socket();
+    eventually(Duration::from_secs(30), "throttled", || async {
+        publishing_info(&socket)
+            .await
+            .waiting_because
+            .filter(|w| w.contains("slow down"))
+    })
+    .await;
+    let calls: u64 = sim.calls().values().sum();
+    for _ in 0..3 {
+        daemon.shoot().await.unwrap();
+    }
+    // Each shot woke the publisher; none of them may have reached Instagram.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        sim.calls().values().sum::<u64>(),
+        calls,
+        "{:?}",
+        sim.calls()
+    );
+    assert_eq!(daemon.store.jobs().unwrap().len(), 4, "capture goes on");
+    daemon.stop().await;
+    sim.shutdown().await;
+}
+
+/// A window that is closed now (it opens 12 hours from now): nothing is created or published,
+/// `doctor` and `queue list` say why; a window that is open now posts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_the_publish_windows_posting_waits_and_says_so() {
+    let now = postbooth::clock::now();
+    let hm = |h: u32| format!("{:02}:00", h % 24);
+    let h = u32::from(now.hour);
+    let closed = format!("[\"{}-{}\"]", hm(h + 12), hm(h + 13));
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = booth_with(&sim.base_url(), &[("publish", "windows", Some(&closed))]);
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    daemon.shoot().await.unwrap();
+    let socket = s.socket();
+    let why = eventually(Duration::from_secs(30), "held by the window", || async {
+        publishing_info(&socket)
+            .await
+            .waiting_because
+            .filter(|w| w.contains("outside the publish windows"))
+    })
+    .await;
+    assert!(why.contains(&hm(h + 12)), "{why}");
+    assert_eq!(sim.calls().get("create_container"), None);
+    let out = s.postbooth(&["queue", "list"]);
+    assert!(
+        out.stdout.contains("outside the publish windows"),
+        "{}",
+        out.both()
+    );
+    daemon.stop().await;
+    let out = s.postbooth(&["doctor"]);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("windows"))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("WARN") && line.contains("outside"),
+        "{}",
+        out.both()
+    );
+    assert!(sim.media().is_empty());
+
+    // The whole day as a window: it posts.
+    let open = booth_with(
+        &sim.base_url(),
+        &[("publish", "windows", Some("[\"00:00-24:00\"]"))],
+    );
+    let daemon = Daemon::start(open.config()).await.unwrap();
+    daemon.shoot().await.unwrap();
+    eventually(
+        Duration::from_secs(60),
+        "posted inside the window",
+        || async { (sim.media().len() == 1).then_some(()) },
+    )
+    .await;
+    daemon.stop().await;
+    sim.shutdown().await;
+}
+
+/// A clock before the build date (a Pi without RTC or network): capture goes on, nothing is
+/// published, and both `doctor` and `queue list` say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_before_the_build_date_never_publishes_and_says_so() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = setup(&sim.base_url());
+    // Pretend this binary was built ten years from now: the real clock is "before the build".
+    let future = (postbooth::store::now_ms() / 1000 + 10 * 365 * 86400).to_string();
+    let env = [("POSTBOOTH_NOT_BEFORE", future.as_str())];
+    let _daemon = s.spawn_daemon("clock", &env);
+    let socket = s.socket();
+    eventually(Duration::from_secs(30), "daemon up", || async {
+        answers(&socket).await.then_some(())
+    })
+    .await;
+    s.shoot();
+    let why = eventually(Duration::from_secs(30), "held by the clock", || async {
+        publishing_info(&socket)
+            .await
+            .waiting_because
+            .filter(|w| w.contains("before this postbooth was built"))
+    })
+    .await;
+    assert!(why.contains("NTP"), "{why}");
+    assert_eq!(sim.calls().get("create_container"), None);
+    assert_eq!(s.list().len(), 1, "the photo is saved");
+    let mut doctor = s.command(&["doctor"]);
+    doctor.env("POSTBOOTH_NOT_BEFORE", &future);
+    let out = run_to_end(doctor);
+    let line = out.failed_check("clock");
+    assert!(
+        line.contains("before this postbooth was built"),
+        "{}",
+        out.both()
+    );
+    sim.shutdown().await;
+}
