@@ -21,6 +21,12 @@ pub enum Request {
     Drop {
         id: Uuid,
     },
+    /// Queue an operator's MP4 as a Reel (`postbooth post --video`).
+    PostVideo {
+        path: std::path::PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caption: Option<String>,
+    },
     /// The token file changed (`postbooth auth refresh`): read it again.
     ReloadToken,
 }
@@ -85,6 +91,7 @@ pub fn summary(job: &Job) -> serde_json::Value {
         "caption": job.caption,
         "created_at_ms": job.created_at_ms,
         "sha256": job.blob.sha256,
+        "kind": job.kind.name(),
     })
 }
 

@@ -262,6 +262,10 @@ async fn answer(
                 Err(e) => Response::error(e),
             }
         }
+        Request::PostVideo { path, caption } => match shooter.post_video(path, caption).await {
+            Ok(job) => Response::jobs(vec![job]),
+            Err(e) => Response::error(format!("{e:#}")),
+        },
         Request::Drop { id } => match store.blocking(move |s| s.drop_job(id)).await {
             Ok(job) => Response::jobs(vec![job]),
             Err(e) => Response::error(e),

@@ -32,6 +32,7 @@ pub mod shoot;
 pub mod sim;
 pub mod store;
 pub mod ui;
+pub mod video;
 
 use std::future::Future;
 

@@ -29,6 +29,15 @@ enum Command {
     Demo(postbooth::demo::DemoArgs),
     /// Take a photo through the running booth; prints the job id once the photo is saved.
     Shoot,
+    /// Queue an operator's video as a Reel: an MP4 (H.264/AAC) of 3 to 90 seconds.
+    Post {
+        /// The MP4 file. It is copied into the store; the original can go afterwards.
+        #[arg(long, value_name = "FILE")]
+        video: PathBuf,
+        /// Caption; default: the configured caption template.
+        #[arg(long)]
+        caption: Option<String>,
+    },
     /// Look at and manage the queue of photos.
     Queue {
         #[command(subcommand)]
@@ -126,6 +135,26 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", job.id);
         }
         Command::Queue { command } => queue(&cli.config, command).await?,
+        Command::Post { video, caption } => {
+            let config = load(&cli.config)?;
+            // The daemon may run as another user with another working directory.
+            let path = std::fs::canonicalize(&video)
+                .with_context(|| format!("cannot read {}", video.display()))?;
+            let socket = postbooth::store::control_socket_path(&config.store.dir);
+            let request = Request::PostVideo { path, caption };
+            let response = match control::call(&socket, &request).await {
+                Ok(Some(response)) => response,
+                _ => postbooth::queue_ops::offline(&config, request).await?,
+            };
+            if let Some(error) = response.error {
+                anyhow::bail!("{error}");
+            }
+            let job = response
+                .jobs
+                .first()
+                .context("the booth answered without a job")?;
+            println!("{}", job.id);
+        }
         Command::Auth {
             command: AuthCommand::Refresh,
         } => auth_refresh(&cli.config).await?,

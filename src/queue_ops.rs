@@ -20,6 +20,32 @@ pub fn retry(store: &Store, id: Option<Uuid>, all_failed: bool) -> Result<usize,
     Ok(n)
 }
 
+/// `postbooth post --video FILE`: checks the MP4 and queues it as a Reel. The caption is the
+/// given one or the configured template; both are checked like photo captions.
+pub fn post_video(
+    store: &Store,
+    config: &crate::config::InstagramConfig,
+    path: &std::path::Path,
+    caption: Option<String>,
+) -> anyhow::Result<crate::job::Job> {
+    use crate::publish::caption;
+    use anyhow::Context;
+    let info = crate::video::check(path).with_context(|| format!("{}", path.display()))?;
+    let n = store.jobs()?.len() as u64 + 1;
+    let values = crate::shoot::caption_values(n, &config.event, &config.location);
+    let caption = caption.unwrap_or_else(|| caption::render(&config.caption, &values));
+    caption::validate(&caption).map_err(|problem| anyhow::anyhow!("--caption {problem}"))?;
+    let first_comment =
+        (!config.first_comment.is_empty()).then(|| caption::render(&config.first_comment, &values));
+    if let Some(text) = &first_comment {
+        caption::validate(text)
+            .map_err(|problem| anyhow::anyhow!("instagram.first_comment {problem}"))?;
+    }
+    let job = store.save_video(path, caption, first_comment)?;
+    tracing::info!(job = %job.id, bytes = info.bytes, secs = info.duration_secs, codecs = ?info.codecs, "video queued as a Reel");
+    Ok(job)
+}
+
 /// Answers a queue request with the daemon stopped, by opening the store directly.
 pub async fn offline(
     config: &crate::config::Config,
@@ -28,6 +54,7 @@ pub async fn offline(
     use crate::control::{Request, Response};
     let store_cfg = config.store.clone();
     let caption = config.instagram.caption.clone();
+    let config = config.clone();
     tokio::task::spawn_blocking(move || {
         let (store, _) = Store::open(&store_cfg, &caption)?;
         Ok(match request {
@@ -35,6 +62,12 @@ pub async fn offline(
             Request::Retry { id, all_failed } => Response::count(retry(&store, id, all_failed)?),
             Request::Drop { id } => Response::jobs(vec![store.drop_job(id)?]),
             Request::Shoot | Request::ReloadToken => Response::error("the booth is not running"),
+            Request::PostVideo { path, caption } => {
+                match post_video(&store, &config.instagram, &path, caption) {
+                    Ok(job) => Response::jobs(vec![job]),
+                    Err(e) => Response::error(format!("{e:#}")),
+                }
+            }
         })
     })
     .await?

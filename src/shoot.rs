@@ -57,6 +57,8 @@ pub struct Shooter {
     shots: u32,
     countdown: Duration,
     also_story: bool,
+    /// For videos queued through the daemon (`postbooth post --video`).
+    instagram: crate::config::InstagramConfig,
     /// `{n}` in captions: photos taken by this booth, counting the ones already in the store.
     counter: AtomicU64,
     status: StatusSender,
@@ -87,6 +89,7 @@ impl Shooter {
             shots: config.instagram.carousel_shots.max(1),
             countdown: Duration::from_millis(config.instagram.carousel_countdown_ms),
             also_story: config.instagram.also_story,
+            instagram: config.instagram.clone(),
             counter: AtomicU64::new(already_taken),
             status,
             wake,
@@ -235,6 +238,23 @@ impl Shooter {
         Ok(job)
     }
 
+    /// Queues an operator's MP4 as a Reel (checked first); the publisher is woken for it.
+    pub async fn post_video(
+        self: &Arc<Self>,
+        path: std::path::PathBuf,
+        caption: Option<String>,
+    ) -> anyhow::Result<Job> {
+        let this = Arc::clone(self);
+        let job = tokio::task::spawn_blocking(move || {
+            crate::queue_ops::post_video(&this.store, &this.instagram, &path, caption)
+        })
+        .await
+        .expect("queueing a video does not panic")?;
+        self.status.send_modify(|s| s.waiting += 1);
+        self.wake.notify_one();
+        Ok(job)
+    }
+
     /// Stops taking photos, after any save in progress has finished.
     pub async fn close(&self) {
         *self.closed.lock().await = true;
@@ -242,7 +262,7 @@ impl Shooter {
 }
 
 /// Caption placeholder values for photo number `n`, in the booth's local time.
-fn caption_values(n: u64, event: &str, location: &str) -> CaptionValues {
+pub fn caption_values(n: u64, event: &str, location: &str) -> CaptionValues {
     let now = crate::clock::now();
     CaptionValues {
         date: format!("{:04}-{:02}-{:02}", now.year, now.month, now.day),

@@ -368,3 +368,146 @@ async fn waiting_photos_combined_into_a_carousel_are_posted_once_as_one_post() {
     }
     sim.shutdown().await;
 }
+
+// --- Reels ---
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reel_upload_cut_at_random_offsets_resumes_and_posts_once() {
+    use rand::{Rng, SeedableRng};
+    let seed = 8u64;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let payload: Vec<u8> = (0..1_500_000).map(|_| rng.gen()).collect();
+    let mp4 = postbooth::video::synthetic_mp4(12, &payload);
+    let size = mp4.len() as u64;
+    const CHUNK: u64 = 256 * 1024;
+    const CUTS: usize = 5;
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = setup_with(
+        &sim.base_url(),
+        &[
+            ("publish", "upload_chunk_bytes", &CHUNK.to_string()),
+            ("publish", "video_poll_interval_ms", "50"),
+        ],
+    );
+    let video = s.dir.path().join("clip.mp4");
+    std::fs::write(&video, &mp4).unwrap();
+    // Queued with the booth stopped (the CLI opens the store itself).
+    let out = s.postbooth(&["post", "--video", video.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", out.both());
+    // Cuts at random offsets; the upload must resume exactly where each one left it.
+    let mut cuts: Vec<u64> = Vec::new();
+    while cuts.len() < CUTS {
+        let at = rng.gen_range(1..size);
+        if !cuts.contains(&at) {
+            cuts.push(at);
+        }
+    }
+    cuts.sort();
+    sim.cut_uploads_at(cuts.clone());
+
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let jobs = all_done(&daemon).await;
+    daemon.stop().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].kind, PostKind::Reel);
+    let media = sim.media();
+    assert_eq!(media.len(), 1);
+    assert_eq!(
+        (media[0].media_type, media[0].product_type),
+        ("VIDEO", "REELS")
+    );
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&mp4));
+    assert_eq!(
+        media[0].images[0].sha256, sha,
+        "Instagram got the whole file intact"
+    );
+    assert_eq!(sim.publishes_by_image().get(&sha), Some(&1));
+    assert_eq!(
+        sim.faults_injected().get("upload_cut"),
+        Some(&(CUTS as u64)),
+        "every planned cut happened"
+    );
+    let received = sim.upload_bytes_received();
+    let offered = sim.upload_bytes_offered();
+    println!(
+        "reel upload: {size} bytes, {CUTS} cuts at {cuts:?}, chunk {CHUNK}: {received} bytes reached the upload host, {offered} bytes sent by the booth, {} upload requests",
+        sim.calls().get("upload").copied().unwrap_or(0)
+    );
+    assert!(
+        received <= size + CHUNK,
+        "{received} bytes reached the host for a {size}-byte file"
+    );
+    assert_eq!(received, size, "no byte that arrived was sent again");
+    // What the booth sent: at most the rest of the cut chunk again per cut, never the whole file.
+    assert!(
+        offered <= size + CUTS as u64 * CHUNK,
+        "{offered} bytes sent for a {size}-byte file"
+    );
+    assert!(offered < 2 * size, "the upload never starts over");
+    sim.shutdown().await;
+}
+
+#[test]
+fn post_video_refuses_what_is_not_a_reel_and_says_why() {
+    let s = setup_with("http://127.0.0.1:9/v21.0", &[]);
+    let text = s.dir.path().join("notes.mp4");
+    std::fs::write(&text, "not a video").unwrap();
+    let out = s.postbooth(&["post", "--video", text.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("not an MP4"), "{}", out.both());
+    let short = s.dir.path().join("short.mp4");
+    std::fs::write(&short, postbooth::video::synthetic_mp4(2, &[0; 100])).unwrap();
+    let out = s.postbooth(&["post", "--video", short.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("3 to 90 s"), "{}", out.both());
+    let out = s.postbooth(&["post", "--video", "/nonexistent/clip.mp4"]);
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("/nonexistent/clip.mp4"),
+        "{}",
+        out.both()
+    );
+    assert!(s.list().is_empty(), "nothing queued");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reel_killed_mid_upload_resumes_where_instagram_stopped_and_posts_once() {
+    let payload: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    let mp4 = postbooth::video::synthetic_mp4(30, &payload);
+    let size = mp4.len() as u64;
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = setup_with(
+        &sim.base_url(),
+        &[
+            ("publish", "upload_chunk_bytes", "65536"),
+            ("publish", "video_poll_interval_ms", "50"),
+        ],
+    );
+    let video = s.dir.path().join("clip.mp4");
+    std::fs::write(&video, &mp4).unwrap();
+    let out = s.postbooth(&["post", "--video", video.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", out.both());
+    // Killed after the fourth part reached Instagram and before the booth went on.
+    let mut daemon = s.spawn_daemon("daemon", &[("POSTBOOTH_FAILPOINT", "upload.part-sent:4")]);
+    let status = daemon.wait_timeout(Duration::from_secs(60));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "{}",
+        daemon.log_text()
+    );
+    assert_eq!(sim.upload_bytes_received(), 4 * 65536);
+    let jobs = finish_cleanly(&s).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        sim.upload_bytes_received(),
+        size,
+        "nothing sent twice after the restart"
+    );
+    assert_eq!(sim.media().len(), 1);
+    assert_eq!(
+        sim.calls().get("create_container"),
+        Some(&1),
+        "the same container"
+    );
+    sim.shutdown().await;
+}

@@ -197,6 +197,9 @@ async fn serve_upload(
             "the offset and file_size headers are required",
         ));
     };
+    if let Some(n) = header("content-length").and_then(|v| v.parse::<u64>().ok()) {
+        shared.state().record_upload_offered(n);
+    }
     if let Err(r) = shared.state().upload_begin(&container, offset, file_size) {
         return Ok(upload_refused(400, r.retriable, r.kind, &r.message));
     }
@@ -205,20 +208,30 @@ async fn serve_upload(
     while let Some(frame) = stream.next().await {
         // The client went away: what arrived is kept.
         let Ok(bytes) = frame else { break };
-        let cut = {
+        // A planned cut inside these bytes: what came before it arrived, the rest was lost
+        // with the connection.
+        let taken = {
             let mut state = shared.state();
-            if let Err(r) = state.upload_bytes(&container, &bytes) {
-                return Ok(upload_refused(400, r.retriable, r.kind, &r.message));
-            }
             let cut = state.take_upload_cut(at, at + bytes.len() as u64);
-            if cut {
+            let arrived = match cut {
+                Some(x) => &bytes[..(x - at) as usize],
+                None => &bytes[..],
+            };
+            if cut.is_some() {
                 state.record_fault("upload_cut");
             }
-            cut
+            state
+                .upload_bytes(&container, arrived)
+                .map(|_| (arrived.len() as u64, cut.is_some()))
         };
-        at += bytes.len() as u64;
-        if cut {
-            return drop_connection(kill).await;
+        match taken {
+            Err(r) => return Ok(upload_refused(400, r.retriable, r.kind, &r.message)),
+            Ok((n, cut)) => {
+                at += n;
+                if cut {
+                    return drop_connection(kill).await;
+                }
+            }
         }
     }
     let mut response = Response::new(Body::from(

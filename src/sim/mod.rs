@@ -173,9 +173,16 @@ impl Simulator {
     }
 
     /// The upload host cuts the connection once when an upload reaches each of these file
-    /// offsets (the bytes before it are kept, as on the real host).
+    /// offsets: the bytes before the offset arrived and are kept (as on the real host, which
+    /// then reports them in `bytes_transferred`), the rest of that request is lost.
     pub fn cut_uploads_at(&self, offsets: impl IntoIterator<Item = u64>) {
         self.shared.state().plan_upload_cuts(offsets);
+    }
+
+    /// Body bytes upload requests announced (their Content-Length), over all requests: what
+    /// clients sent, including what a cut connection lost.
+    pub fn upload_bytes_offered(&self) -> u64 {
+        self.shared.state().upload_bytes_offered()
     }
 
     /// Body bytes the upload host read off the network over all requests, cut ones included.

@@ -234,6 +234,8 @@ pub struct SimState {
     upload_cuts: std::collections::BTreeSet<u64>,
     /// Body bytes the upload host read off the network, over every request.
     upload_bytes_received: u64,
+    /// Body bytes clients announced (Content-Length), over every request: what they sent.
+    upload_bytes_offered: u64,
 }
 
 impl SimState {
@@ -262,6 +264,7 @@ impl SimState {
             refuse_comments: false,
             upload_cuts: Default::default(),
             upload_bytes_received: 0,
+            upload_bytes_offered: 0,
         }
     }
 
@@ -603,14 +606,12 @@ impl SimState {
         }
     }
 
-    /// Should the upload host cut the connection now that a request has reached `offset`?
-    /// Each planned cut happens once.
-    pub fn take_upload_cut(&mut self, from: u64, to: u64) -> bool {
-        let due: Vec<u64> = self.upload_cuts.range(from + 1..=to).copied().collect();
-        for cut in &due {
-            self.upload_cuts.remove(cut);
-        }
-        !due.is_empty()
+    /// The planned cut, if any, among the bytes `from..to` of the file that just arrived:
+    /// the host then keeps the bytes before it and drops the connection. Each cut happens once.
+    pub fn take_upload_cut(&mut self, from: u64, to: u64) -> Option<u64> {
+        let cut = self.upload_cuts.range(from + 1..=to).next().copied()?;
+        self.upload_cuts.remove(&cut);
+        Some(cut)
     }
 
     pub fn plan_upload_cuts(&mut self, offsets: impl IntoIterator<Item = u64>) {
@@ -624,6 +625,14 @@ impl SimState {
         now: OffsetDateTime,
     ) -> Result<String, GraphError> {
         self.create(ContainerKind::Reel(Upload::new()), caption, now)
+    }
+
+    pub fn record_upload_offered(&mut self, bytes: u64) {
+        self.upload_bytes_offered += bytes;
+    }
+
+    pub fn upload_bytes_offered(&self) -> u64 {
+        self.upload_bytes_offered
     }
 
     pub fn upload_bytes_received(&self) -> u64 {

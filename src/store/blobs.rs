@@ -80,6 +80,33 @@ impl BlobDir {
         })
     }
 
+    /// Copies a file (a Reel's video) in durably under `file`, hashing it on the way.
+    pub fn copy_in(&self, file: &str, src: &Path) -> Result<BlobInfo, StoreError> {
+        struct Hashing<R> {
+            inner: R,
+            hasher: Sha256,
+        }
+        impl<R: std::io::Read> std::io::Read for Hashing<R> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.inner.read(buf)?;
+                self.hasher.update(&buf[..n]);
+                Ok(n)
+            }
+        }
+        let mut from = Hashing {
+            inner: fs::File::open(src)?,
+            hasher: Sha256::new(),
+        };
+        let size = durable::copy_atomic(&self.dir, file, &mut from)?;
+        Ok(BlobInfo {
+            file: file.to_string(),
+            sha256: hex::encode(from.hasher.finalize()),
+            size,
+            width: 0,
+            height: 0,
+        })
+    }
+
     /// Gives an existing photo file a second name (a hard link: no copy, no second write of
     /// the bytes), durably. Used when waiting photos are combined into a carousel.
     pub fn link(&self, blob: &BlobInfo, file: &str) -> Result<BlobInfo, StoreError> {

@@ -28,6 +28,29 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Copies everything `from` yields to `dir/name` atomically and durably, as [`write_atomic`]
+/// does for bytes in memory (a video need not fit in memory). Returns the bytes copied.
+pub fn copy_atomic(dir: &Path, name: &str, from: &mut impl io::Read) -> io::Result<u64> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        let n = io::copy(from, &mut file)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, dir.join(name))?;
+        sync_dir(dir)?;
+        Ok(n)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Makes a directory's entries (creates, renames, unlinks) durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

@@ -414,6 +414,37 @@ impl Store {
         Ok(job)
     }
 
+    /// Queues an operator's video as a Reel: the file is copied in durably (streamed, not read
+    /// into memory), then the sidecar and the record. Check the file first ([`crate::video`]).
+    pub fn save_video(
+        &self,
+        src: &Path,
+        caption: String,
+        first_comment: Option<String>,
+    ) -> Result<Job, StoreError> {
+        self.check_space(std::fs::metadata(src)?.len())?;
+        let id = Uuid::now_v7();
+        let blob = self
+            .inner
+            .blobs
+            .copy_in(&BlobDir::item_file_name(id, 0, "mp4"), src)?;
+        let job = Job {
+            id,
+            created_at_ms: now_ms(),
+            blob,
+            caption,
+            state: JobState::Captured,
+            attempts: 0,
+            restages: 0,
+            last_error: None,
+            kind: PostKind::Reel,
+            first_comment: first_comment.map(FirstComment::new),
+        };
+        self.inner.blobs.write_sidecar(&job)?;
+        self.inner.jobs.put(&job)?;
+        Ok(job)
+    }
+
     /// Persists a job's new state. At the two transitions that decide duplicates the sidecar
     /// is rewritten too, so a rebuilt queue cannot forget a possible publish.
     pub fn update(&self, job: &Job) -> Result<(), StoreError> {
