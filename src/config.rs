@@ -774,6 +774,30 @@ mod tests {
     }
 
     #[test]
+    fn hardware_keys_are_checked_with_their_fix() {
+        let check = |extra: &str| {
+            parse(&format!("[instagram]\nuser_id = \"1\"\n{extra}"))
+                .unwrap()
+                .validate(Path::new("c.toml"))
+                .map_err(|e| e.to_string())
+        };
+        check("[trigger]\nready_led_line = 5\nbusy_led_line = 6\nbias = \"pull-down\"\n").unwrap();
+        let e = check("[trigger]\ngpio_line = 17\nbusy_led_line = 17\n").unwrap_err();
+        assert!(
+            e.contains("trigger.busy_led_line") && e.contains("button"),
+            "{e}"
+        );
+        let e = check("[trigger]\ncountdown_secs = 90\n").unwrap_err();
+        assert!(e.contains("trigger.countdown_secs"), "{e}");
+        let e = check("[display]\naddress = 0x7F\n").unwrap_err();
+        assert!(e.contains("display.address") && e.contains("0x3C"), "{e}");
+        let e = parse("[trigger]\nbias = \"pullup\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pull-up"), "{e}");
+    }
+
+    #[test]
     fn print_config_round_trips() {
         let c = parse("[instagram]\nuser_id = \"1\"\n").unwrap();
         let again = parse(&c.to_toml()).unwrap();

@@ -202,6 +202,64 @@ pub fn leds_for(screen: &Screen) -> (bool, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::pipeline::capture::TestPattern;
+    use crate::store::Store;
+    use tokio::sync::Notify;
+
+    /// The task, end to end with a real store and the test-pattern camera: a press runs the
+    /// countdown and saves one photo; presses meanwhile are answered "ignored" and counted;
+    /// once idle again, a press takes the next photo.
+    #[tokio::test]
+    async fn presses_during_a_sequence_are_ignored_and_one_photo_is_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.store.dir = dir.path().join("store");
+        config.store.min_free_mib = 1;
+        let (store, _) = Store::open(&config.store, "test").unwrap();
+        let (status, status_rx) = watch::channel(Status::default());
+        let shooter = Arc::new(Shooter::new(
+            Box::new(TestPattern::new(640, 480).unwrap()),
+            store.clone(),
+            &config,
+            status.clone(),
+            Arc::new(Notify::new()),
+            0,
+        ));
+        let (presses, rx) = mpsc::unbounded_channel();
+        let (_stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run_sequence(
+            rx,
+            shooter,
+            status,
+            3,
+            Duration::from_millis(10),
+            stop_rx,
+        ));
+        let press = || {
+            let (done, result) = oneshot::channel();
+            presses.send(Press { done: Some(done) }).unwrap();
+            result
+        };
+        let first = press();
+        let second = press();
+        let third = press();
+        let job = first.await.unwrap().expect("the first press saves a photo");
+        for ignored in [second.await.unwrap(), third.await.unwrap()] {
+            assert!(ignored.unwrap_err().contains("ignored"));
+        }
+        assert_eq!(status_rx.borrow().screen, Screen::Saved);
+        let ids: Vec<_> = store.jobs().unwrap().iter().map(|j| j.id).collect();
+        assert_eq!(ids, vec![job.id]);
+        // Idle again: the next press is a new photo.
+        let next = press()
+            .await
+            .unwrap()
+            .expect("a press after the sequence works");
+        assert_ne!(next.id, job.id);
+        drop(presses);
+        assert_eq!(task.await.unwrap(), 2, "two presses ignored, counted");
+    }
 
     #[test]
     fn leds_follow_the_screens() {

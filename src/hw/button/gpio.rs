@@ -48,28 +48,37 @@ impl CdevLine {
     pub fn open(s: &LineSettings) -> Result<Self, ButtonError> {
         check_chip(&s.chip)?;
         let name = format!("{} line {}", s.chip.display(), s.line);
-        let mut builder = gpiocdev::Request::builder();
-        builder
-            .on_chip(&s.chip)
-            .with_consumer("postbooth-button")
-            .with_line(s.line)
-            .as_input()
-            .with_edge_detection(gpiocdev::line::EdgeDetection::BothEdges)
-            .with_bias(match s.bias {
-                Bias::PullUp => gpiocdev::line::Bias::PullUp,
-                Bias::PullDown => gpiocdev::line::Bias::PullDown,
-                Bias::None => gpiocdev::line::Bias::Disabled,
-            });
-        if s.active_low {
-            builder.as_active_low();
-        }
-        if !s.debounce.is_zero() {
-            // Kernel debounce (in hardware where the chip has it, else in the kernel).
-            builder.with_debounce_period(s.debounce);
-        }
-        let request = builder
-            .request()
-            .map_err(|e| ButtonError::Other(format!("cannot use {name}: {e}")))?;
+        let request = |kernel_debounce: bool| {
+            let mut builder = gpiocdev::Request::builder();
+            builder
+                .on_chip(&s.chip)
+                .with_consumer("postbooth-button")
+                .with_line(s.line)
+                .as_input()
+                .with_edge_detection(gpiocdev::line::EdgeDetection::BothEdges)
+                .with_bias(match s.bias {
+                    Bias::PullUp => gpiocdev::line::Bias::PullUp,
+                    Bias::PullDown => gpiocdev::line::Bias::PullDown,
+                    Bias::None => gpiocdev::line::Bias::Disabled,
+                });
+            if s.active_low {
+                builder.as_active_low();
+            }
+            if kernel_debounce {
+                // In hardware where the chip has it, else emulated by the kernel.
+                builder.with_debounce_period(s.debounce);
+            }
+            builder.request()
+        };
+        let request = match request(!s.debounce.is_zero()) {
+            Ok(r) => r,
+            // Old kernels (GPIO uAPI v1) have no debounce: the software debouncer is enough.
+            Err(e) if !s.debounce.is_zero() => {
+                tracing::info!(line = %name, error = %e, "no kernel debounce; debouncing in software only");
+                request(false).map_err(|e| ButtonError::Other(format!("cannot use {name}: {e}")))?
+            }
+            Err(e) => return Err(ButtonError::Other(format!("cannot use {name}: {e}"))),
+        };
         Ok(Self { request, name })
     }
 }

@@ -100,6 +100,8 @@ pub enum Step {
     WarmingUp,
     /// A frame is the newest now.
     Frame,
+    /// A frame arrived damaged (an MJPEG frame cut short by a USB hiccup) and was dropped.
+    Damaged,
     /// No frame within the timeout (the device is still there).
     Idle,
     /// The device is missing or failed: wait this long, then step again (it reopens).
@@ -160,6 +162,7 @@ impl<O: Opener> Grabber<O> {
                 Err(e) => self.fail(e),
             },
             Some(device) => match device.next_frame(self.settings.frame_timeout) {
+                Ok(Some(frame)) if !is_whole(&frame) => Step::Damaged,
                 Ok(Some(frame)) => {
                     if self.warmup_left > 0 {
                         self.warmup_left -= 1;
@@ -227,6 +230,19 @@ impl<O: Opener> Grabber<O> {
     }
 }
 
+/// Whether a frame can become a photo: an MJPEG frame must run from its start-of-image marker
+/// to its end-of-image marker (drivers pad the buffer, so zeros may follow); a frame cut short
+/// would decode grey at the bottom, or not at all. Raw frames are checked for length by the
+/// pipeline.
+pub fn is_whole(frame: &RawFrame) -> bool {
+    if frame.format.fourcc != super::negotiate::FourCc::MJPG {
+        return true;
+    }
+    let data = &frame.data;
+    let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    data.starts_with(&[0xFF, 0xD8]) && end >= 4 && data[..end].ends_with(&[0xFF, 0xD9])
+}
+
 /// Waits between reopen attempts: doubling from `base`, capped. No jitter: one booth, one
 /// camera, and the operator replugging it wants it back within a few seconds.
 pub fn reopen_delay(failures: u32, base: Duration, cap: Duration) -> Duration {
@@ -254,6 +270,8 @@ pub(crate) mod fake {
         pub set_calls: Vec<Format>,
         /// Sizes the driver forces, like real drivers that round to what the sensor does.
         pub driver_size: Option<(u32, u32)>,
+        /// Frame numbers delivered cut short (no end-of-image marker).
+        pub damaged: Vec<u32>,
     }
 
     #[derive(Clone, Default)]
@@ -316,10 +334,16 @@ pub(crate) mod fake {
             }
             let mut s = self.script.lock().unwrap();
             s.made += 1;
+            // Frame n: SOI, n as 4 bytes, EOI (and driver padding); cut short on cue.
+            let mut data = vec![0xFF, 0xD8];
+            data.extend(s.made.to_le_bytes());
+            if !s.damaged.contains(&s.made) {
+                data.extend([0xFF, 0xD9, 0, 0]);
+            }
             Ok(Some(RawFrame {
                 format: self.format.expect("format set before streaming"),
                 bytes_per_line: 0,
-                data: s.made.to_le_bytes().to_vec(),
+                data,
             }))
         }
     }
@@ -329,7 +353,7 @@ pub(crate) mod fake {
 mod tests {
     use super::fake::*;
     use super::*;
-    use crate::hw::camera::negotiate::{FourCc, Sizes};
+    use crate::hw::camera::negotiate::{Format, FourCc, Sizes};
 
     const S: Settings = Settings {
         width: 1920,
@@ -359,7 +383,7 @@ mod tests {
     }
 
     fn frame_no(f: &RawFrame) -> u32 {
-        u32::from_le_bytes(f.data[..4].try_into().unwrap())
+        u32::from_le_bytes(f.data[2..6].try_into().unwrap())
     }
 
     fn gone() -> DeviceError {
@@ -457,6 +481,45 @@ mod tests {
         }
         assert_eq!(g.step(), Step::Frame);
         assert_eq!(frame_no(&g.take_newest().unwrap()), 5 + 3 + 1);
+    }
+
+    /// A frame cut short is never the newest: the press gets the last whole one.
+    #[test]
+    fn damaged_mjpeg_frames_are_dropped() {
+        let (mut g, _) = camera(Script {
+            offered: mjpeg_hd(),
+            damaged: vec![6, 7],
+            ..Script::default()
+        });
+        g.step();
+        for _ in 0..3 {
+            g.step();
+        }
+        assert_eq!(g.step(), Step::Frame); // 4
+        assert_eq!(g.step(), Step::Frame); // 5
+        assert_eq!(g.step(), Step::Damaged); // 6
+        assert_eq!(g.step(), Step::Damaged); // 7
+        assert_eq!(frame_no(&g.take_newest().unwrap()), 5);
+        assert_eq!(g.step(), Step::Frame);
+        assert_eq!(frame_no(&g.take_newest().unwrap()), 8);
+    }
+
+    #[test]
+    fn whole_mjpeg_means_soi_to_eoi_with_padding_allowed() {
+        let f = |data: &[u8]| RawFrame {
+            format: Format {
+                fourcc: FourCc::MJPG,
+                width: 2,
+                height: 2,
+            },
+            bytes_per_line: 0,
+            data: data.to_vec(),
+        };
+        assert!(is_whole(&f(&[0xFF, 0xD8, 1, 0xFF, 0xD9])));
+        assert!(is_whole(&f(&[0xFF, 0xD8, 1, 0xFF, 0xD9, 0, 0, 0])));
+        assert!(!is_whole(&f(&[0xFF, 0xD8, 1, 2, 3])));
+        assert!(!is_whole(&f(&[0, 0, 0, 0])));
+        assert!(!is_whole(&f(&[])));
     }
 
     #[test]
