@@ -80,6 +80,7 @@ pub fn frame_decode(data: &[u8]) {
     let opts = EncodeOptions {
         width: 320,
         quality: 80,
+        ..EncodeOptions::default()
     };
     if let Ok(jpeg) = make_compliant(&Frame::Encoded(data.to_vec()), &opts) {
         let checked = check_jpeg(&jpeg.bytes).expect("make_compliant output is compliant");

@@ -148,6 +148,42 @@ pub struct ImageConfig {
     pub width: u32,
     /// JPEG quality to start from, 1..=100.
     pub quality: u8,
+    /// How a photo outside 4:5..1.91:1 is brought inside: cut ("crop") or padded ("pad").
+    pub fit: FitKind,
+    /// The padding colour for fit = "pad", "#rrggbb".
+    pub pad_color: String,
+    /// Mirror photos left to right (what a selfie screen shows).
+    pub mirror: bool,
+    /// A PNG (with alpha) drawn over every photo, stretched to its size; empty for none.
+    pub overlay: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FitKind {
+    Crop,
+    Pad,
+}
+
+impl ImageConfig {
+    /// The fit as the encoder takes it (a bad colour, which validation rejects, pads white).
+    pub fn fit(&self) -> crate::pipeline::geometry::Fit {
+        use crate::pipeline::geometry::Fit;
+        match self.fit {
+            FitKind::Crop => Fit::Crop,
+            FitKind::Pad => Fit::Pad(parse_colour(&self.pad_color).unwrap_or([255; 3])),
+        }
+    }
+}
+
+/// "#rrggbb" (or "rrggbb") to RGB.
+pub fn parse_colour(s: &str) -> Option<[u8; 3]> {
+    let hex = s.trim().strip_prefix('#').unwrap_or(s.trim());
+    if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+    Some([byte(0)?, byte(2)?, byte(4)?])
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -503,6 +539,24 @@ impl Config {
                 "image.quality",
                 format!("is {}: use 1 to 100 (90 is good)", self.image.quality),
             );
+        }
+        if parse_colour(&self.image.pad_color).is_none() {
+            return invalid(
+                "image.pad_color",
+                format!(
+                    "is {:?}: use a colour like \"#ffffff\" (white) or \"#000000\"",
+                    self.image.pad_color
+                ),
+            );
+        }
+        if !self.image.overlay.as_os_str().is_empty() {
+            // Read it now: a booth must not start and then fail at the first photo.
+            if let Err(e) = crate::pipeline::compose::Overlay::load(&self.image.overlay) {
+                return invalid(
+                    "image.overlay",
+                    format!("{e}; fix the file or set image.overlay = \"\""),
+                );
+            }
         }
         if self.camera.width < 64 || self.camera.height < 64 {
             return invalid(

@@ -15,6 +15,7 @@
 //! [`daemon`] wires these together; [`sim`] is the Graph API simulator used by `postbooth demo`
 //! and the tests; [`failpoint`] lets crash tests stop the process at every transition.
 
+pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod control;

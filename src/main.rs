@@ -66,6 +66,8 @@ enum Command {
     PrintConfig,
     /// Run the Graph API simulator on its own, to try `run` without an Instagram account.
     Sim(postbooth::sim::cli::SimArgs),
+    /// Time the image pipeline against libjpeg-turbo and Pillow (scripts/bench.sh installs them).
+    Bench(postbooth::bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -212,6 +214,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", config.to_toml());
         }
         Command::Sim(args) => postbooth::sim::cli::run(args).await?,
+        // CPU-bound and timed: off the async runtime's threads.
+        Command::Bench(args) => tokio::task::spawn_blocking(move || postbooth::bench::run(args))
+            .await
+            .context("the benchmark panicked")??,
     }
     Ok(ExitCode::SUCCESS)
 }

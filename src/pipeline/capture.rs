@@ -16,23 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// A frame as a camera delivers it.
-pub enum Frame {
-    /// An encoded image file (JPEG or PNG), e.g. an MJPEG frame or a file from a folder.
-    Encoded(Vec<u8>),
-    /// Decoded pixels.
-    Rgb(image::RgbImage),
-}
-
-/// Sizes only: a frame's bytes would flood a log line.
-impl std::fmt::Debug for Frame {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Frame::Encoded(b) => write!(f, "Frame::Encoded({} bytes)", b.len()),
-            Frame::Rgb(img) => write!(f, "Frame::Rgb({}x{})", img.width(), img.height()),
-        }
-    }
-}
+pub use super::frame::Frame;
 
 /// A source of frames. Implementations are blocking but local (files, devices): run them off
 /// the async runtime.
@@ -432,14 +416,14 @@ mod tests {
     fn rgb(frame: Frame) -> RgbImage {
         match frame {
             Frame::Rgb(img) => img,
-            Frame::Encoded(_) => panic!("expected pixels"),
+            other => panic!("expected pixels, got {other:?}"),
         }
     }
 
     fn bytes(frame: Frame) -> Vec<u8> {
         match frame {
             Frame::Encoded(b) => b,
-            Frame::Rgb(_) => panic!("expected bytes"),
+            other => panic!("expected bytes, got {other:?}"),
         }
     }
 

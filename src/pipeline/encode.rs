@@ -1,44 +1,91 @@
-//! Frame to compliant JPEG: decode → orient → crop to aspect → resize → JPEG within 8 MiB.
+//! Frame to compliant JPEG: decode (at reduced scale when the frame is much larger) → crop or
+//! pad to an allowed aspect → resize → orient → mirror → overlay → JPEG within 8 MiB.
 //!
-//! One entry point, [`make_compliant`], so a faster implementation can replace it later. The
-//! geometry ([`crop_rect`], [`target_size`]) is pure and guarantees Instagram's width and aspect
-//! rules by construction; the final [`check_jpeg`] is a guard that turns a bug here into an error
-//! instead of a post Instagram would reject.
+//! [`make_compliant`] makes the feed photo, [`make_story`] the 9:16 Stories variant. The
+//! geometry ([`super::geometry`]) guarantees Instagram's width and aspect rules by construction;
+//! the final [`check_jpeg`] is a guard that turns a bug here into an error instead of a post
+//! Instagram would reject.
 
 use super::capture::Frame;
-use super::compliance::{
-    aspect_ok, check_jpeg, MAX_ASPECT, MAX_BYTES, MAX_WIDTH, MIN_ASPECT, MIN_WIDTH,
-};
-use image::imageops::{self, FilterType};
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
-use std::io::Cursor;
+use super::compliance::{check_jpeg, MAX_BYTES};
+use super::compose::{self, Canvas, Overlay};
+use super::decode::{self, Space};
+use super::geometry::{self, Fit, Layout};
+use super::resize::{self, Area};
+use fast_image_resize::PixelType;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-/// Resampling filter. Catmull-Rom keeps photos sharp; the performance issue may swap it.
-const FILTER: FilterType = FilterType::CatmullRom;
+pub use super::geometry::target_size;
+
 /// Quality is stepped down by this much while the JPEG is too large ...
 const QUALITY_STEP: u8 = 10;
 /// ... but never below this: further down, faces turn into blocks.
 const MIN_QUALITY: u8 = 30;
 
 /// How the output should look.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EncodeOptions {
     /// Wanted output width in pixels (clamped into 320..=1440).
     pub width: u32,
     /// JPEG quality to start from (clamped into 1..=100).
     pub quality: u8,
+    /// Crop to the allowed aspect ratios, or pad with a colour.
+    pub fit: Fit,
+    /// Mirror left to right (selfie view).
+    pub mirror: bool,
+    /// Drawn over the photo before encoding.
+    pub overlay: Option<Arc<Overlay>>,
 }
 
-impl From<&crate::config::ImageConfig> for EncodeOptions {
-    fn from(cfg: &crate::config::ImageConfig) -> Self {
+impl Default for EncodeOptions {
+    fn default() -> Self {
         Self {
-            width: cfg.width,
-            quality: cfg.quality,
+            width: 1080,
+            quality: 90,
+            fit: Fit::Crop,
+            mirror: false,
+            overlay: None,
         }
     }
 }
 
-/// A JPEG that passes [`check_jpeg`].
+/// The daemon's options. The overlay was read once by config validation; should it have
+/// become unreadable since, photos go on without it (logged) rather than stopping the booth.
+impl From<&crate::config::ImageConfig> for EncodeOptions {
+    fn from(cfg: &crate::config::ImageConfig) -> Self {
+        Self::from_config(cfg).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "taking photos without the overlay");
+            Self {
+                overlay: None,
+                ..Self::from_config(&crate::config::ImageConfig {
+                    overlay: PathBuf::new(),
+                    ..cfg.clone()
+                })
+                .expect("no file to read without an overlay")
+            }
+        })
+    }
+}
+
+impl EncodeOptions {
+    /// The options the `[image]` config asks for; reads the overlay file if one is set.
+    pub fn from_config(cfg: &crate::config::ImageConfig) -> Result<Self, EncodeError> {
+        let overlay = match &cfg.overlay {
+            p if p.as_os_str().is_empty() => None,
+            p => Some(Arc::new(Overlay::load(p)?)),
+        };
+        Ok(Self {
+            width: cfg.width,
+            quality: cfg.quality,
+            fit: cfg.fit(),
+            mirror: cfg.mirror,
+            overlay,
+        })
+    }
+}
+
+/// A JPEG that passes [`check_jpeg`] (or, from [`make_story`], is 1080x1920 and <= 8 MiB).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompliantJpeg {
     pub bytes: Vec<u8>,
@@ -53,6 +100,8 @@ pub enum EncodeError {
     Decode(String),
     #[error("cannot write the JPEG: {0}")]
     Encode(String),
+    #[error("the overlay {path} (image.overlay) cannot be used: {why}")]
+    Overlay { path: PathBuf, why: String },
     #[error(
         "even at JPEG quality {quality} the photo is {bytes} bytes, over Instagram's 8 MiB limit; \
          lower image.width"
@@ -63,31 +112,14 @@ pub enum EncodeError {
     NotCompliant(#[from] super::compliance::ComplianceError),
 }
 
-/// Makes an Instagram-compliant JPEG from a camera frame. CPU-bound: run it off the async runtime.
+/// Makes an Instagram-compliant feed JPEG from a camera frame. CPU-bound: run it off the async
+/// runtime.
 pub fn make_compliant(frame: &Frame, opts: &EncodeOptions) -> Result<CompliantJpeg, EncodeError> {
-    let decoded;
-    let rgb: &RgbImage = match frame {
-        Frame::Rgb(img) => img,
-        Frame::Encoded(bytes) => {
-            decoded = decode(bytes)?;
-            &decoded
-        }
-    };
-    let (src_w, src_h) = rgb.dimensions();
-    if src_w == 0 || src_h == 0 {
-        return Err(EncodeError::Decode(format!(
-            "the image is {src_w}x{src_h} pixels"
-        )));
-    }
-    let (x, y, cw, ch) = crop_rect(src_w, src_h);
-    let (out_w, out_h) = target_size(cw, ch, opts.width);
-    let cropped = imageops::crop_imm(rgb, x, y, cw, ch);
-    let out = if (out_w, out_h) == (cw, ch) {
-        cropped.to_image()
-    } else {
-        imageops::resize(&*cropped, out_w, out_h, FILTER)
-    };
-    let bytes = encode_within(&out, opts.quality, MAX_BYTES)?;
+    let canvas = render(frame, opts, |w, h| {
+        geometry::feed_layout(w, h, opts.width, opts.fit)
+    })?;
+    let bytes = encode_within(&canvas, opts.quality, MAX_BYTES)?;
+    drop(canvas);
     let checked = check_jpeg(&bytes)?;
     Ok(CompliantJpeg {
         bytes,
@@ -96,50 +128,128 @@ pub fn make_compliant(frame: &Frame, opts: &EncodeOptions) -> Result<CompliantJp
     })
 }
 
-/// Decodes JPEG or PNG bytes to upright RGB8.
-fn decode(bytes: &[u8]) -> Result<RgbImage, EncodeError> {
-    let format = if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        // zune-jpeg (non-strict, as image configures it) decodes a cut-off JPEG and fills the
-        // missing part with grey; a half-grey photo must never be posted, so check first.
-        if !jpeg_is_complete(bytes) {
-            return Err(EncodeError::Decode(
-                "the JPEG data is cut short (no end-of-image marker)".into(),
-            ));
-        }
-        image::ImageFormat::Jpeg
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        image::ImageFormat::Png
-    } else {
-        return Err(EncodeError::Decode("not a JPEG or PNG file".into()));
-    };
-    let dec_err = |e: image::ImageError| EncodeError::Decode(e.to_string());
-    // ImageReader's default limits (512 MiB allocation) stop decompression bombs.
-    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
-        .into_decoder()
-        .map_err(dec_err)?;
-    // A broken EXIF block is not worth losing the photo over: treat it as upright.
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(dec_err)?;
-    img.apply_orientation(orientation);
-    Ok(flatten(img))
+/// Makes the 1080x1920 (9:16) Stories variant: cropped or padded as `opts.fit` says; the width
+/// option does not apply.
+pub fn make_story(frame: &Frame, opts: &EncodeOptions) -> Result<CompliantJpeg, EncodeError> {
+    let canvas = render(frame, opts, |w, h| geometry::story_layout(w, h, opts.fit))?;
+    let (width, height) = (canvas.width, canvas.height);
+    let bytes = encode_within(&canvas, opts.quality, MAX_BYTES)?;
+    Ok(CompliantJpeg {
+        bytes,
+        width,
+        height,
+    })
 }
 
-/// RGB8 from any colour type; transparent pixels (PNG) become white rather than black, as they
-/// would look on a page.
-fn flatten(img: DynamicImage) -> RgbImage {
-    if !img.color().has_alpha() {
-        return img.into_rgb8();
+/// Frame to output canvas. `layout` gets the upright (display) size of the frame.
+fn render(
+    frame: &Frame,
+    opts: &EncodeOptions,
+    layout: impl Fn(u32, u32) -> Layout,
+) -> Result<Canvas, EncodeError> {
+    let (inner, space, layout) = match frame {
+        Frame::Rgb(img) => {
+            let (w, h) = img.dimensions();
+            if w == 0 || h == 0 {
+                return Err(EncodeError::Decode(format!("the image is {w}x{h} pixels")));
+            }
+            let l = layout(w, h);
+            let inner = resize::resize(
+                img.as_raw(),
+                (w, h),
+                PixelType::U8x3,
+                Area::scaled(l.crop, (w, h), (w, h)),
+                (l.inner.w, l.inner.h),
+            );
+            (inner, Space::Rgb, l)
+        }
+        Frame::Raw(raw) => {
+            let l = layout(raw.width(), raw.height());
+            let inner = resize::raw_to_ycbcr(raw, l.crop, (l.inner.w, l.inner.h));
+            (inner, Space::Ycbcr, l)
+        }
+        Frame::Encoded(bytes) => {
+            let mut planned = None;
+            let dec = decode::decode(bytes, |w, h, o| {
+                let (dw, dh) = o.display_size(w, h);
+                let l = layout(dw, dh);
+                planned = Some(l);
+                // The smallest decode that still has a source pixel for each output pixel.
+                let sx = f64::from(l.inner.w) / f64::from(l.crop.w.max(1));
+                let sy = f64::from(l.inner.h) / f64::from(l.crop.h.max(1));
+                sx.max(sy)
+            })?;
+            let l = planned.expect("decode calls plan before returning pixels");
+            let o = dec.orientation;
+            let crop = o.stored_rect(l.crop, dec.full.0, dec.full.1);
+            let size = o.display_size(l.inner.w, l.inner.h);
+            let resized = resize::resize(
+                &dec.data,
+                (dec.width, dec.height),
+                PixelType::U8x3,
+                Area::scaled(crop, dec.full, (dec.width, dec.height)),
+                size,
+            );
+            let space = dec.space;
+            drop(dec);
+            let (inner, _, _) = resize::orient(resized, size, o);
+            (inner, space, l)
+        }
+    };
+    let mut canvas = compose::place(inner, space, &layout, opts.fit);
+    if opts.mirror {
+        compose::mirror(&mut canvas);
     }
-    let rgba = img.into_rgba8();
-    let (w, h) = rgba.dimensions();
-    RgbImage::from_fn(w, h, |x, y| {
-        let p = rgba.get_pixel(x, y).0;
-        let a = u32::from(p[3]);
-        let over_white = |c: u8| ((u32::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
-        image::Rgb([over_white(p[0]), over_white(p[1]), over_white(p[2])])
-    })
+    if let Some(overlay) = &opts.overlay {
+        overlay.apply(&mut canvas);
+    }
+    Ok(canvas)
+}
+
+/// Baseline JPEG, 4:2:0, at `quality`.
+fn encode_jpeg(c: &Canvas, quality: u8) -> Result<Vec<u8>, EncodeError> {
+    let (w, h) = (
+        u16::try_from(c.width).map_err(|_| EncodeError::Encode("too wide".into()))?,
+        u16::try_from(c.height).map_err(|_| EncodeError::Encode("too tall".into()))?,
+    );
+    let mut out = Vec::with_capacity(c.data.len() / 6);
+    // jpeg-encoder writes a baseline JPEG with a JFIF header and nothing else: no EXIF, GPS or
+    // camera serial from the source is ever published.
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, quality);
+    // 4:2:0 like cameras and libjpeg's default; Instagram re-encodes to 4:2:0 anyway.
+    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    let colour = match c.space {
+        Space::Rgb => jpeg_encoder::ColorType::Rgb,
+        Space::Ycbcr => jpeg_encoder::ColorType::Ycbcr,
+    };
+    enc.encode(&c.data, w, h, colour)
+        .map_err(|e| EncodeError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+/// Baseline JPEG at `quality`, stepping down by 10 (not below 30) until it fits in `max_bytes`.
+fn encode_within(c: &Canvas, quality: u8, max_bytes: usize) -> Result<Vec<u8>, EncodeError> {
+    let mut q = quality.clamp(1, 100);
+    loop {
+        let out = encode_jpeg(c, q)?;
+        if out.len() <= max_bytes {
+            return Ok(out);
+        }
+        if q <= MIN_QUALITY {
+            return Err(EncodeError::TooLarge {
+                bytes: out.len(),
+                quality: q,
+            });
+        }
+        let next = q.saturating_sub(QUALITY_STEP).max(MIN_QUALITY);
+        tracing::debug!(
+            bytes = out.len(),
+            quality = q,
+            next,
+            "JPEG too large, lowering quality"
+        );
+        q = next;
+    }
 }
 
 /// Does the JPEG reach its end-of-image marker? Walks the marker segments (skipping their
@@ -194,79 +304,24 @@ pub fn jpeg_is_complete(data: &[u8]) -> bool {
 }
 
 /// The centred crop `(x, y, width, height)` that brings `width x height` inside 4:5 ..= 1.91:1,
-/// or the whole image if it already is. Rounds the kept side down, which keeps the result inside.
+/// or the whole image if it already is.
 pub fn crop_rect(width: u32, height: u32) -> (u32, u32, u32, u32) {
-    if width == 0 || height == 0 || aspect_ok(width, height) {
-        return (0, 0, width, height);
-    }
-    let (w, h) = (u64::from(width), u64::from(height));
-    if w * u64::from(MIN_ASPECT.1) < h * u64::from(MIN_ASPECT.0) {
-        // Too tall: keep the full width, height = width * 5/4.
-        let keep = (w * u64::from(MIN_ASPECT.1) / u64::from(MIN_ASPECT.0)).max(1) as u32;
-        (0, (height - keep) / 2, width, keep)
-    } else {
-        // Too wide: keep the full height, width = height * 1.91.
-        let keep = (h * u64::from(MAX_ASPECT.0) / u64::from(MAX_ASPECT.1)).max(1) as u32;
-        ((width - keep) / 2, 0, keep, height)
-    }
-}
-
-/// Output size for a (cropped, in-aspect) image of `width x height` when `wanted` px wide is
-/// asked for. Never wider than the source (upscaling adds bytes, not detail), except that a
-/// source under 320 px is scaled up to Instagram's minimum. The height follows the aspect ratio,
-/// nudged by at most one pixel of rounding so the result stays inside 4:5 ..= 1.91:1.
-pub fn target_size(width: u32, height: u32, wanted: u32) -> (u32, u32) {
-    let wanted = wanted.clamp(MIN_WIDTH, MAX_WIDTH);
-    let out_w = if width < MIN_WIDTH {
-        MIN_WIDTH
-    } else {
-        wanted.min(width)
-    };
-    let (ow, w, h) = (u64::from(out_w), u64::from(width.max(1)), u64::from(height));
-    let rounded = (ow * h + w / 2) / w;
-    // Inclusive bounds for the height at this width: w/h <= 1.91 and w/h >= 4/5.
-    let min_h = (ow * u64::from(MAX_ASPECT.1)).div_ceil(u64::from(MAX_ASPECT.0));
-    let max_h = ow * u64::from(MIN_ASPECT.1) / u64::from(MIN_ASPECT.0);
-    (out_w, rounded.clamp(min_h, max_h) as u32)
-}
-
-/// Baseline JPEG at `quality`, stepping down by 10 (not below 30) until it fits in `max_bytes`.
-fn encode_within(img: &RgbImage, quality: u8, max_bytes: usize) -> Result<Vec<u8>, EncodeError> {
-    let mut q = quality.clamp(1, 100);
-    loop {
-        let mut out = Vec::new();
-        // image's JpegEncoder writes baseline JPEG with a JFIF header and no EXIF or other
-        // metadata, so nothing from the source (GPS position, camera serial) is published.
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, q)
-            .encode_image(img)
-            .map_err(|e| EncodeError::Encode(e.to_string()))?;
-        if out.len() <= max_bytes {
-            return Ok(out);
-        }
-        if q <= MIN_QUALITY {
-            return Err(EncodeError::TooLarge {
-                bytes: out.len(),
-                quality: q,
-            });
-        }
-        let next = q.saturating_sub(QUALITY_STEP).max(MIN_QUALITY);
-        tracing::debug!(
-            bytes = out.len(),
-            quality = q,
-            next,
-            "JPEG too large, lowering quality"
-        );
-        q = next;
-    }
+    let r = geometry::crop_rect_in(width, height, &geometry::FEED);
+    (r.x, r.y, r.w, r.h)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::Rgb;
+    use crate::pipeline::compliance::{aspect_ok, MAX_WIDTH, MIN_WIDTH};
+    use image::{imageops, Rgb, RgbImage};
+    use std::io::Cursor;
 
     fn opts(width: u32) -> EncodeOptions {
-        EncodeOptions { width, quality: 90 }
+        EncodeOptions {
+            width,
+            ..EncodeOptions::default()
+        }
     }
 
     fn jpeg_of(img: &RgbImage) -> Vec<u8> {
@@ -530,6 +585,12 @@ mod tests {
             let v = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)).wrapping_mul(97);
             Rgb([(v >> 3) as u8, (v >> 11) as u8, (v >> 19) as u8])
         });
+        let noise = Canvas {
+            width: 500,
+            height: 500,
+            data: noise.into_raw(),
+            space: Space::Rgb,
+        };
         let at90 = encode_within(&noise, 90, usize::MAX).unwrap().len();
         let at30 = encode_within(&noise, 30, usize::MAX).unwrap().len();
         assert!(at30 < at90);
@@ -549,7 +610,7 @@ mod tests {
         let src = gradient(1600, 1200);
         let out = make_compliant(&Frame::Rgb(src.clone()), &opts(1080)).unwrap();
         assert_eq!((out.width, out.height), (1080, 810));
-        let reference = imageops::resize(&src, 1080, 810, FILTER);
+        let reference = imageops::resize(&src, 1080, 810, imageops::FilterType::CatmullRom);
         let got = decode_out(&out);
         let mse = reference
             .as_raw()

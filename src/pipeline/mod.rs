@@ -3,5 +3,14 @@
 
 pub mod capture;
 pub mod compliance;
+pub mod compose;
+pub mod decode;
 pub mod encode;
+pub mod frame;
+pub mod geometry;
+pub mod resize;
 pub mod variants;
+pub mod yuv;
+
+#[cfg(test)]
+mod tests;
