@@ -129,6 +129,7 @@ pub struct CameraConfig {
     pub dir: PathBuf,
     pub width: u32,
     pub height: u32,
+    pub warmup_frames: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -156,6 +157,35 @@ pub struct TriggerConfig {
     pub gpio_line: u32,
     pub debounce_ms: u64,
     pub lockout_ms: u64,
+    pub gpio_driver: GpioDriver,
+    pub bias: GpioBias,
+    pub active_low: bool,
+    pub countdown_secs: u32,
+    /// -1 = no LED.
+    pub ready_led_line: i64,
+    pub busy_led_line: i64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum GpioDriver {
+    Gpiocdev,
+    Rppal,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum GpioBias {
+    PullUp,
+    PullDown,
+    None,
+}
+
+impl TriggerConfig {
+    /// An LED line from its config value (-1 = none).
+    pub fn led(value: i64) -> Option<u32> {
+        u32::try_from(value).ok()
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -174,6 +204,8 @@ pub struct DisplayConfig {
     pub kind: DisplayKind,
     pub i2c_bus: PathBuf,
     pub address: u8,
+    pub png_dir: PathBuf,
+    pub retry_secs: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -437,6 +469,62 @@ impl Config {
                 "camera.width and camera.height must be at least 64".into(),
             );
         }
+        if self.camera.warmup_frames > 100 {
+            return invalid(
+                "camera.warmup_frames",
+                format!(
+                    "is {}: a few frames are enough for exposure to settle (5 is good)",
+                    self.camera.warmup_frames
+                ),
+            );
+        }
+        if self.trigger.countdown_secs > 30 {
+            return invalid(
+                "trigger.countdown_secs",
+                format!(
+                    "is {}: use 0 to 30 seconds (3 is usual)",
+                    self.trigger.countdown_secs
+                ),
+            );
+        }
+        if self.trigger.debounce_ms > 1000 {
+            return invalid(
+                "trigger.debounce_ms",
+                format!(
+                    "is {}: contact bounce lasts a few ms; use 5 to 100",
+                    self.trigger.debounce_ms
+                ),
+            );
+        }
+        for (key, value) in [
+            ("trigger.ready_led_line", self.trigger.ready_led_line),
+            ("trigger.busy_led_line", self.trigger.busy_led_line),
+        ] {
+            if value < -1 || value > i64::from(u32::MAX) {
+                return invalid(
+                    key,
+                    format!("is {value}: use a line number, or -1 for no LED"),
+                );
+            }
+            if value == i64::from(self.trigger.gpio_line) {
+                return invalid(
+                    key,
+                    format!("is the button's line ({value}): use another line, or -1"),
+                );
+            }
+        }
+        if !(0x03..=0x77).contains(&self.display.address) {
+            return invalid(
+                "display.address",
+                format!(
+                    "is {:#04x}: I2C addresses are 0x03..0x77 (OLEDs are 0x3C or 0x3D)",
+                    self.display.address
+                ),
+            );
+        }
+        if self.display.retry_secs == 0 {
+            return invalid("display.retry_secs", "must be at least 1".into());
+        }
         if self.media.host == MediaHostKind::Serve {
             if let Err(e) = url::Url::parse(&self.media.public_base_url) {
                 return invalid(
@@ -629,6 +717,30 @@ mod tests {
             parse("[instagram]\nuser_id = \"1\"\n[publish]\nupload_chunk_bytes = 10\n").unwrap();
         let e = c.validate(Path::new("c.toml")).unwrap_err().to_string();
         assert!(e.contains("publish.upload_chunk_bytes"), "{e}");
+    }
+
+    #[test]
+    fn hardware_keys_are_checked_with_their_fix() {
+        let check = |extra: &str| {
+            parse(&format!("[instagram]\nuser_id = \"1\"\n{extra}"))
+                .unwrap()
+                .validate(Path::new("c.toml"))
+                .map_err(|e| e.to_string())
+        };
+        check("[trigger]\nready_led_line = 5\nbusy_led_line = 6\nbias = \"pull-down\"\n").unwrap();
+        let e = check("[trigger]\ngpio_line = 17\nbusy_led_line = 17\n").unwrap_err();
+        assert!(
+            e.contains("trigger.busy_led_line") && e.contains("button"),
+            "{e}"
+        );
+        let e = check("[trigger]\ncountdown_secs = 90\n").unwrap_err();
+        assert!(e.contains("trigger.countdown_secs"), "{e}");
+        let e = check("[display]\naddress = 0x7F\n").unwrap_err();
+        assert!(e.contains("display.address") && e.contains("0x3C"), "{e}");
+        let e = parse("[trigger]\nbias = \"pullup\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pull-up"), "{e}");
     }
 
     #[test]

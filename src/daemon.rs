@@ -2,8 +2,9 @@
 //! the display, and takes photos when asked. [`Daemon::start`] is what `postbooth run`, the
 //! demo and the in-process tests all use.
 
-use crate::config::{Config, DisplayKind, MediaHostKind};
+use crate::config::{CameraKind, Config, DisplayKind, MediaHostKind, TriggerKind};
 use crate::control::{self, Request, Response};
+use crate::hw::{self, trigger::Press};
 use crate::job::Job;
 use crate::media::{s3, serve::ServeHost, MediaHost};
 use crate::pipeline::capture;
@@ -12,11 +13,12 @@ use crate::publish::graph::{GraphClient, Token};
 use crate::publish::publisher::{self, Publisher};
 use crate::shoot::{ShootError, Shooter};
 use crate::store::{Store, StoreError};
-use crate::ui::{self, Status};
+use crate::ui::{self, Screen, Status};
 use anyhow::Context;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -24,6 +26,8 @@ pub struct Daemon {
     pub store: Store,
     pub status: watch::Receiver<Status>,
     shooter: Arc<Shooter>,
+    presses: hw::trigger::PressSender,
+    button_stop: Arc<AtomicBool>,
     wake: Arc<Notify>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -54,10 +58,19 @@ impl Daemon {
             Duration::from_secs(config.instagram.request_timeout_secs),
         ));
         let (media, serve) = media_host(&config, &store).await?;
-        let camera = capture::open(&config.camera).context("cannot open the camera")?;
-        info!(camera = %camera.describe(), "camera ready");
-
         let (status_tx, status_rx) = watch::channel(Status::default());
+        let camera: Box<dyn capture::Camera> = match config.camera.kind {
+            // Streams on its own thread; going missing and coming back show on the display.
+            CameraKind::V4l2 => {
+                let status = status_tx.clone();
+                Box::new(hw::camera::open(
+                    &config.camera,
+                    Box::new(move |health| camera_health(&status, health)),
+                ))
+            }
+            _ => capture::open(&config.camera).context("cannot open the camera")?,
+        };
+        info!(camera = %camera.describe(), "camera ready");
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let wake = Arc::new(Notify::new());
         let already_taken = store.jobs()?.len() as u64;
@@ -101,15 +114,46 @@ impl Daemon {
             wake.clone(),
             shutdown_rx.clone(),
         )));
-        match config.display.kind {
-            DisplayKind::Terminal => {
-                tasks.push(tokio::spawn(ui::terminal::run(status_rx.clone())));
-            }
-            DisplayKind::None => {}
-            other => anyhow::bail!(
-                "display.kind = {other:?} is not in this build yet: use \"terminal\" or \"none\""
-            ),
+        if let Some(display) = display(&config, &store)? {
+            let (rx, retry) = (
+                status_rx.clone(),
+                Duration::from_secs(config.display.retry_secs),
+            );
+            tasks.push(tokio::spawn(async move {
+                hw::display::run(display, rx, retry).await;
+            }));
+        } else if config.display.kind == DisplayKind::Terminal {
+            tasks.push(tokio::spawn(ui::terminal::run(status_rx.clone())));
         }
+
+        // Presses (the button, the demo) run the countdown sequence; `shoot` on the control
+        // socket takes the photo at once.
+        let (presses, press_rx) = mpsc::unbounded_channel();
+        tasks.push(tokio::spawn({
+            let (shooter, status, shutdown) =
+                (shooter.clone(), status_tx.clone(), shutdown_rx.clone());
+            let countdown = config.trigger.countdown_secs;
+            async move {
+                hw::trigger::run_sequence(
+                    press_rx,
+                    shooter,
+                    status,
+                    countdown,
+                    Duration::from_secs(1),
+                    shutdown,
+                )
+                .await;
+            }
+        }));
+        let button_stop = Arc::new(AtomicBool::new(false));
+        if config.trigger.kinds.contains(&TriggerKind::Gpio) {
+            // Detached: it notices `button_stop` within a quarter second.
+            hw::trigger::spawn_button(config.trigger.clone(), presses.clone(), button_stop.clone());
+        }
+        tasks.push(tokio::spawn(hw::trigger::run_leds(
+            config.trigger.clone(),
+            status_rx.clone(),
+        )));
         // Keep the sender alive for as long as the daemon runs.
         tasks.push(tokio::spawn(async move {
             let mut shutdown = shutdown_rx;
@@ -121,6 +165,8 @@ impl Daemon {
             store,
             status: status_rx,
             shooter,
+            presses,
+            button_stop,
             wake,
             shutdown: shutdown_tx,
             tasks,
@@ -133,6 +179,18 @@ impl Daemon {
         self.shooter.shoot().await
     }
 
+    /// A button press: the countdown, the flash, then the photo. Returns once it is saved, or
+    /// says why there is no photo (another press's sequence was running, the camera...).
+    pub async fn press(&self) -> Result<Job, String> {
+        let (done, result) = oneshot::channel();
+        self.presses
+            .send(Press { done: Some(done) })
+            .map_err(|_| "the booth is shutting down".to_string())?;
+        result
+            .await
+            .unwrap_or_else(|_| Err("the booth is shutting down".into()))
+    }
+
     /// Pokes the publisher (after a retry, or a renewed token).
     pub fn wake_publisher(&self) {
         self.wake.notify_one();
@@ -141,6 +199,7 @@ impl Daemon {
     /// Stops taking photos, lets a save in progress finish, stops the publisher where it
     /// stands (every state is already durable) and returns.
     pub async fn stop(self) {
+        self.button_stop.store(true, Ordering::Relaxed);
         self.shooter.close().await;
         let _ = self.shutdown.send(true);
         for task in self.tasks {
@@ -149,6 +208,57 @@ impl Daemon {
         let _ = std::fs::remove_file(self.store.control_socket());
         info!("postbooth stopped");
     }
+}
+
+/// The camera went missing or came back: say so on the display.
+fn camera_health(status: &ui::StatusSender, health: &hw::camera::live::Health) {
+    match health {
+        hw::camera::live::Health::Missing(_) => {
+            status.send_modify(|s| s.screen = Screen::CameraMissing)
+        }
+        hw::camera::live::Health::Ready(_) => {
+            status.send_if_modified(|s| {
+                let was_missing = s.screen == Screen::CameraMissing;
+                if was_missing {
+                    s.screen = Screen::Idle;
+                }
+                was_missing
+            });
+        }
+    }
+}
+
+/// The panel the config asks for (`None` for "none", and for "terminal" when the output is
+/// not a terminal: the journal gets one line per change instead of pictures).
+fn display(config: &Config, store: &Store) -> anyhow::Result<Option<hw::display::Opener>> {
+    use std::io::IsTerminal;
+    Ok(match config.display.kind {
+        DisplayKind::None => None,
+        DisplayKind::Terminal => {
+            if !std::io::stdout().is_terminal() {
+                return Ok(None);
+            }
+            Some(Box::new(|| {
+                Ok(Box::new(hw::display::TerminalPanel {
+                    out: std::io::stdout(),
+                }) as Box<dyn hw::display::Panel>)
+            }))
+        }
+        DisplayKind::Ssd1306 | DisplayKind::Sh1106 => {
+            Some(hw::display::i2c_opener(&config.display))
+        }
+        DisplayKind::Png => {
+            let dir = if config.display.png_dir.as_os_str().is_empty() {
+                store.root().join("display")
+            } else {
+                config.display.png_dir.clone()
+            };
+            Some(Box::new(move || {
+                Ok(Box::new(hw::display::png::PngPanel::open(&dir, 1)?)
+                    as Box<dyn hw::display::Panel>)
+            }))
+        }
+    })
 }
 
 async fn media_host(

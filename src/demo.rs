@@ -1,6 +1,8 @@
 //! `postbooth demo`: the whole booth in one process with nothing to set up — a temp store, the
 //! test-pattern camera, the Graph API simulator, the `serve` media host and the terminal
-//! display. Press Enter to shoot, or `--shots N` to shoot N and exit once all are posted.
+//! display (the OLED's screens in Unicode blocks when the output is a terminal). Press Enter to
+//! shoot (countdown, flash, saved, posted with its QR code), or `--shots N` to shoot N and
+//! exit once all are posted.
 
 use crate::config::{CameraKind, Config, DisplayKind, MediaHostKind};
 use crate::daemon::Daemon;
@@ -114,7 +116,14 @@ async fn shoot_and_wait(
 ) -> anyhow::Result<ExitCode> {
     let mut ids = Vec::new();
     for _ in 0..shots {
-        ids.push(daemon.shoot().await?.id);
+        // As a guest would: the button's countdown and flash on the display. With --json the
+        // output is for scripts, so photos are taken at once.
+        let job = if json {
+            daemon.shoot().await?
+        } else {
+            daemon.press().await.map_err(anyhow::Error::msg)?
+        };
+        ids.push(job.id);
     }
     // Wait until every photo is posted (or failed), however many retries the faults cause.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
@@ -166,7 +175,7 @@ async fn interactive(daemon: &Daemon) {
         if line.trim() == "q" {
             break;
         }
-        if let Err(e) = daemon.shoot().await {
+        if let Err(e) = daemon.press().await {
             eprintln!("not taken: {e}");
         }
     }

@@ -59,6 +59,7 @@ pub async fn checks(config_path: &Path) -> Vec<Check> {
     out.push(store_check(&config).await);
     out.push(disk_check(&config));
     out.push(camera_check(&config));
+    out.extend(hardware_checks(&config));
     out.push(clock_check());
     out.extend(windows_check(&config));
     match Token::load(&config.instagram.access_token_file) {
@@ -141,10 +142,92 @@ fn disk_check(config: &Config) -> Check {
 }
 
 fn camera_check(config: &Config) -> Check {
+    if config.camera.kind == crate::config::CameraKind::V4l2 {
+        // Opening the device node says whether it is there and allowed, without taking the
+        // camera from a running booth.
+        let device = &config.camera.device;
+        return match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(device)
+        {
+            Ok(_) => check(
+                "camera",
+                Verdict::Ok,
+                format!("V4L2 {} is there", device.display()),
+            ),
+            Err(e) => check(
+                "camera",
+                Verdict::Fail,
+                crate::hw::camera::live::DeviceError::from_io(
+                    &format!("camera {}", device.display()),
+                    &e,
+                )
+                .to_string(),
+            ),
+        };
+    }
     match crate::pipeline::capture::open(&config.camera) {
         Ok(camera) => check("camera", Verdict::Ok, camera.describe()),
         Err(e) => check("camera", Verdict::Fail, e.to_string()),
     }
+}
+
+/// The cameras this machine has, the button's GPIO chip and the display's I2C bus.
+fn hardware_checks(config: &Config) -> Vec<Check> {
+    use crate::config::{DisplayKind, TriggerKind};
+    let mut out = Vec::new();
+    let cameras = crate::hw::camera::survey();
+    out.push(if cameras.is_empty() {
+        check(
+            "cameras",
+            if config.camera.kind == crate::config::CameraKind::V4l2 {
+                Verdict::Fail
+            } else {
+                Verdict::Ok
+            },
+            "no V4L2 cameras (/dev/video*) found",
+        )
+    } else {
+        check("cameras", Verdict::Ok, cameras.join("; "))
+    });
+    if config.trigger.kinds.contains(&TriggerKind::Gpio) {
+        let chip = &config.trigger.gpio_chip;
+        out.push(match crate::hw::button::gpio::check_chip(chip) {
+            Ok(()) => check(
+                "gpio",
+                Verdict::Ok,
+                format!(
+                    "{} opens; button on line {} ({:?})",
+                    chip.display(),
+                    config.trigger.gpio_line,
+                    config.trigger.gpio_driver
+                ),
+            ),
+            Err(e) => check("gpio", Verdict::Fail, e.to_string()),
+        });
+    }
+    if matches!(
+        config.display.kind,
+        DisplayKind::Ssd1306 | DisplayKind::Sh1106
+    ) {
+        out.push(
+            match crate::hw::display::open_bus(&config.display.i2c_bus) {
+                Ok(_) => check(
+                    "display",
+                    Verdict::Ok,
+                    format!(
+                        "{} opens; {:?} expected at {:#04x}",
+                        config.display.i2c_bus.display(),
+                        config.display.kind,
+                        config.display.address
+                    ),
+                ),
+                Err(e) => check("display", Verdict::Fail, e.to_string()),
+            },
+        );
+    }
+    out
 }
 
 fn clock_check() -> Check {

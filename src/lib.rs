@@ -22,6 +22,7 @@ pub mod daemon;
 pub mod demo;
 pub mod doctor;
 pub mod failpoint;
+pub mod hw;
 pub mod job;
 pub mod media;
 pub mod pipeline;

@@ -7,9 +7,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A graph_url where nothing answers.
+/// A graph_url where nothing answers: the discard port, not a "free" port that a concurrent
+/// test (or this booth's own media server, which also asks for a free port) may bind and
+/// answer 404 on.
 fn unreachable_graph_url() -> String {
-    format!("http://127.0.0.1:{}/v21.0", free_port())
+    "http://127.0.0.1:9/v21.0".to_string()
 }
 
 fn ids(jobs: &[serde_json::Value]) -> Vec<String> {

@@ -6,6 +6,8 @@ mod bad_input;
 mod cli_contract;
 mod crash;
 mod exactly_once;
+mod hardware;
 mod policy;
 mod post_kinds;
+mod screens;
 mod token;

@@ -3,7 +3,7 @@
 //! - [`TestPattern`]: generated frames (colour bars, shot counter, time) for demos and tests.
 //! - [`DirCamera`]: takes the oldest image file from a folder (for tethered cameras, phones, or
 //!   feeding a booth by hand), and moves it aside only once the photo is durably saved.
-//! - V4L2 is not in this build yet; [`open`] says so instead of pretending.
+//! - V4L2 cameras live in [`crate::hw::camera`] (streaming, unplug recovery).
 
 use crate::config::{CameraConfig, CameraKind};
 use embedded_graphics::mono_font::{ascii::FONT_10X20, MonoTextStyle};
@@ -92,11 +92,9 @@ pub fn open(cfg: &CameraConfig) -> Result<Box<dyn Camera>, CaptureError> {
     match cfg.kind {
         CameraKind::TestPattern => Ok(Box::new(TestPattern::new(cfg.width, cfg.height)?)),
         CameraKind::Dir => Ok(Box::new(DirCamera::new(&cfg.dir))),
-        CameraKind::V4l2 => Err(CaptureError::Unsupported(format!(
-            "V4L2 cameras (camera.kind = \"v4l2\", {}) are not in this build yet: set \
-             camera.kind = \"test-pattern\" or \"dir\"",
-            cfg.device.display()
-        ))),
+        // Streams on its own thread; see crate::hw::camera (the daemon passes a hook that
+        // shows "camera missing" on the display).
+        CameraKind::V4l2 => Ok(Box::new(crate::hw::camera::open(cfg, Box::new(|_| {})))),
     }
 }
 
@@ -427,6 +425,7 @@ mod tests {
             dir: dir.to_path_buf(),
             width: 1920,
             height: 1080,
+            warmup_frames: 0,
         }
     }
 
@@ -493,15 +492,20 @@ mod tests {
         assert_eq!(&t[5..6], ":");
     }
 
+    /// A V4L2 camera whose device is not there: the booth starts, and a shot says the
+    /// camera is missing, naming the device and the fix.
     #[test]
-    fn v4l2_is_unsupported_with_advice() {
-        let err = match open(&cfg(CameraKind::V4l2, Path::new("/x"))) {
-            Err(e) => e,
-            Ok(_) => panic!("v4l2 must not pretend to work"),
-        };
-        assert!(matches!(err, CaptureError::Unsupported(_)));
+    fn v4l2_missing_device_is_camera_missing() {
+        let mut c = cfg(CameraKind::V4l2, Path::new("/x"));
+        c.device = "/dev/video-not-here".into();
+        let mut camera = open(&c).expect("opening never touches the device");
+        let err = camera.capture().unwrap_err();
+        assert!(matches!(err, CaptureError::Missing { .. }), "{err:?}");
         let msg = err.to_string();
-        assert!(msg.contains("test-pattern") && msg.contains("dir"), "{msg}");
+        assert!(
+            msg.contains("/dev/video-not-here is missing") && msg.contains("cable"),
+            "{msg}"
+        );
     }
 
     fn write_aged(path: &Path, contents: &[u8], age_secs: u64) {

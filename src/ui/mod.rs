@@ -2,6 +2,8 @@
 //! events; displays only watch them (they never drive anything). The words are short on
 //! purpose: the journal has the detail.
 
+pub mod canvas;
+pub mod screens;
 pub mod terminal;
 
 use tokio::sync::watch;
@@ -10,8 +12,10 @@ use tokio::sync::watch;
 pub enum Screen {
     /// Waiting for someone to press the button.
     Idle,
+    /// The moment of the photo (the display flashes).
+    Smile,
     Saving,
-    /// Carousel mode: the next shot (`shot` of `of`) is taken in `secs` seconds.
+    /// Shot `shot` of `of` (1 of 1 for a single photo) is taken in `secs` seconds.
     Countdown {
         secs: u32,
         shot: usize,
@@ -73,7 +77,11 @@ pub fn lines(status: &Status) -> [String; 2] {
             status.notice.clone().unwrap_or_default(),
         ),
         Screen::Idle => ("Press the button".to_string(), waiting),
+        Screen::Smile => ("Smile!".to_string(), String::new()),
         Screen::Saving => ("Saving...".to_string(), String::new()),
+        Screen::Countdown {
+            secs, of: 0 | 1, ..
+        } => (format!("{secs}..."), String::new()),
         Screen::Countdown { secs, shot, of } => {
             (format!("Photo {shot} of {of} in {secs}"), String::new())
         }
@@ -84,7 +92,7 @@ pub fn lines(status: &Status) -> [String; 2] {
         Screen::LoginNeeded => ("Instagram login needed".to_string(), waiting),
         Screen::AccountProblem => ("Account problem".to_string(), waiting),
         Screen::RateLimited => ("Posting paused".to_string(), waiting),
-        Screen::DiskFull => ("Disk full".to_string(), "No new photos".to_string()),
+        Screen::DiskFull => ("Disk almost full".to_string(), "No new photos".to_string()),
         Screen::CameraMissing => ("Camera missing".to_string(), waiting),
         Screen::Error(code) => (format!("Error {code}"), waiting),
     };
@@ -99,6 +107,12 @@ mod tests {
     fn every_screen_has_short_words() {
         let screens = [
             Screen::Idle,
+            Screen::Countdown {
+                secs: 3,
+                shot: 1,
+                of: 1,
+            },
+            Screen::Smile,
             Screen::Saving,
             Screen::Countdown {
                 secs: 3,
