@@ -280,6 +280,21 @@ fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
     None
 }
 
+/// The token goes in every request's header: only https, or plain http to this machine
+/// (the simulator), keeps it off the wire.
+pub fn graph_url_is_private(url: &url::Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
 impl Config {
     /// Reads and validates a config file. The account must be set.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -373,11 +388,24 @@ impl Config {
             }
             _ => {}
         }
-        if let Err(e) = url::Url::parse(&self.instagram.graph_url) {
-            return invalid(
-                "instagram.graph_url",
-                format!("is not a URL ({e}): use e.g. \"https://graph.facebook.com/v21.0\""),
-            );
+        match url::Url::parse(&self.instagram.graph_url) {
+            Err(e) => {
+                return invalid(
+                    "instagram.graph_url",
+                    format!("is not a URL ({e}): use e.g. \"https://graph.facebook.com/v21.0\""),
+                );
+            }
+            Ok(url) if !graph_url_is_private(&url) => {
+                return invalid(
+                    "instagram.graph_url",
+                    format!(
+                        "is {:?}: the access token would cross the network unencrypted; use https:// \
+                         (plain http:// is accepted only for a simulator on this machine: localhost, 127.0.0.1, ::1)",
+                        self.instagram.graph_url
+                    ),
+                );
+            }
+            Ok(_) => {}
         }
         if let Err(problem) = crate::publish::caption::validate_template(
             &self.instagram.caption,

@@ -37,6 +37,15 @@ pub struct Daemon {
 impl Daemon {
     /// Starts everything. Errors here are set-up problems, said in words.
     pub async fn start(config: Config) -> anyhow::Result<Daemon> {
+        Self::start_with_display(config, None).await
+    }
+
+    /// [`start`](Self::start), drawing the screens on `panel` instead of the configured
+    /// display (the demo's `--screens`).
+    pub async fn start_with_display(
+        config: Config,
+        panel: Option<hw::display::Opener>,
+    ) -> anyhow::Result<Daemon> {
         let caption = config.instagram.caption.clone();
         let store_cfg = config.store.clone();
         let (store, report) =
@@ -114,7 +123,11 @@ impl Daemon {
             wake.clone(),
             shutdown_rx.clone(),
         )));
-        if let Some(display) = display(&config, &store)? {
+        let panel = match panel {
+            Some(p) => Some(p),
+            None => display(&config, &store)?,
+        };
+        if let Some(display) = panel {
             let (rx, retry) = (
                 status_rx.clone(),
                 Duration::from_secs(config.display.retry_secs),

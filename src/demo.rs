@@ -26,6 +26,10 @@ pub struct DemoArgs {
     /// Seed for the fault injection, to replay a run.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Draw the booth's screens in Unicode blocks on stdout even when it is not a terminal
+    /// (they are drawn anyway in a terminal). Not with --json.
+    #[arg(long, conflicts_with = "json")]
+    pub screens: bool,
 }
 
 /// The demo's config: the embedded defaults, pointed at a temp dir and the simulator, with
@@ -88,7 +92,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         port,
         args.json,
     );
-    let daemon = Daemon::start(config).await?;
+    let panel: Option<crate::hw::display::Opener> = args.screens.then(|| {
+        Box::new(|| {
+            Ok(Box::new(crate::hw::display::TerminalPanel {
+                out: std::io::stdout(),
+            }) as Box<dyn crate::hw::display::Panel>)
+        }) as crate::hw::display::Opener
+    });
+    let daemon = Daemon::start_with_display(config, panel).await?;
     if !args.json {
         eprintln!(
             "postbooth demo: store in {}, simulated Instagram at {}",

@@ -1,13 +1,19 @@
 //! One integration test binary (faster to build than many). Each module is one concern.
 
 mod helper;
+mod powercut;
 
 mod bad_input;
 mod cli_contract;
 mod crash;
+mod disk_full;
 mod exactly_once;
+mod fuzz_corpus;
 mod hardware;
+mod io_errors;
 mod policy;
 mod post_kinds;
+mod power_cut;
 mod screens;
+mod security;
 mod token;

@@ -117,3 +117,57 @@ fn every_screen_is_distinct() {
         }
     }
 }
+
+/// `postbooth demo` shows the real screens: the half-block frames it prints are, pixel for
+/// pixel, the countdown and the "Posted" screen with the QR code of the permalink it reports.
+#[test]
+fn the_demo_draws_the_real_screens_with_the_posts_qr_code() {
+    let mut cmd = std::process::Command::new(crate::helper::BIN);
+    cmd.args(["demo", "--shots", "1", "--screens"]);
+    crate::helper::without_proxies(&mut cmd);
+    let out = crate::helper::run_to_end(cmd);
+    assert!(out.status.success(), "{}", out.both());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let frames: Vec<Canvas> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with('\u{250c}'))
+        .filter_map(|(i, _)| lines.get(i..i + 34))
+        .filter_map(|frame| Canvas::from_half_blocks(&frame.join("\n")))
+        .collect();
+    let drawn = |screen| {
+        let mut c = Canvas::default();
+        screens::draw(
+            &Status {
+                screen,
+                ..Status::default()
+            },
+            &mut c,
+        )
+        .unwrap();
+        c
+    };
+    let at = |c: &Canvas| frames.iter().position(|f| f == c);
+    let counted: Vec<Option<usize>> = [3, 2, 1]
+        .map(|secs| at(&drawn(countdown(secs, 1, 1))))
+        .to_vec();
+    assert!(
+        counted.iter().all(Option::is_some) && counted.windows(2).all(|w| w[0] < w[1]),
+        "countdown frames 3, 2, 1 in order: {counted:?}\n{}",
+        out.both()
+    );
+    let permalink = out
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .unwrap_or_else(|| panic!("no permalink printed\n{}", out.both()));
+    let posted = drawn(Screen::Posted {
+        permalink: Some(permalink.to_string()),
+    });
+    assert_eq!(
+        frames.last(),
+        Some(&posted),
+        "the last frame is Posted with the QR code of {permalink}\n{}",
+        out.both()
+    );
+}

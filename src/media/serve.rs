@@ -97,6 +97,24 @@ impl Drop for ServeHost {
     }
 }
 
+async fn sync_dir(dir: &Path) -> Result<(), MediaError> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || crate::store::durable::sync_dir(&dir))
+        .await
+        .map_err(io::Error::other)??;
+    Ok(())
+}
+
+/// Does the file at `path` hash to `key`? (Photos are a few MB: read whole.)
+async fn matches_key(path: &Path, key: &str) -> io::Result<bool> {
+    use sha2::{Digest, Sha256};
+    match tokio::fs::read(path).await {
+        Ok(bytes) => Ok(hex::encode(Sha256::digest(&bytes)) == key),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 fn check_key(key: &str) -> Result<(), MediaError> {
     if is_valid_key(key) {
         Ok(())
@@ -113,11 +131,25 @@ impl MediaHost for ServeHost {
         Box::pin(async move {
             let dest = self.file_for(key)?;
             if tokio::fs::try_exists(&dest).await? {
-                // The name is the content hash, so an existing file already has these bytes.
-                return Ok(());
+                // The name is the content hash, so an existing copy should have these bytes;
+                // but staged copies are never fsync'd, and a power cut can leave one torn or
+                // empty under its final name (the power-cut test found it being posted).
+                // Check, and stage again if it does not match.
+                if matches_key(&dest, key).await? {
+                    return Ok(());
+                }
+                tracing::warn!(file = %dest.display(), "a staged copy does not match its sha256 (torn by a power cut?): staging it again");
+                match tokio::fs::remove_file(&dest).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(MediaError::Io(e)),
+                }
             }
+            // The job records `Staged` next, and after a power cut it goes straight on to a
+            // container: so the staged copy must be durable by then (the power-cut test saw a
+            // torn copy rejected by Instagram and the job failed). Hence the fsyncs below.
             match tokio::fs::hard_link(path, &dest).await {
-                Ok(()) => Ok(()),
+                Ok(()) => sync_dir(&self.public_dir).await,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
                 Err(link_err) => {
                     // Typically the blob store is on another filesystem; copying costs disk
@@ -141,8 +173,9 @@ impl MediaHost for ServeHost {
                             ),
                         )));
                     }
+                    tokio::fs::File::open(&tmp).await?.sync_all().await?;
                     tokio::fs::rename(&tmp, &dest).await?;
-                    Ok(())
+                    sync_dir(&self.public_dir).await
                 }
             }
         })
@@ -178,16 +211,11 @@ async fn serve_photo(
         return StatusCode::NOT_FOUND.into_response();
     };
     let file = dir.join(format!("{key}.jpg"));
-    let result = if method == Method::HEAD {
-        tokio::fs::metadata(&file)
-            .await
-            .map(|m| (m.len(), Body::empty()))
-    } else {
-        // Photos are a few MB at most, so reading whole is simpler than streaming.
-        tokio::fs::read(&file)
-            .await
-            .map(|bytes| (bytes.len() as u64, Body::from(bytes)))
-    };
+    let head = method == Method::HEAD;
+    let result = tokio::task::spawn_blocking(move || read_staged(&file, head))
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
+        .map(|(len, bytes)| (len, bytes.map_or_else(Body::empty, Body::from)));
     match result {
         Ok((len, body)) => (
             [
@@ -199,10 +227,43 @@ async fn serve_photo(
             .into_response(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => StatusCode::NOT_FOUND.into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, file = %file.display(), "cannot read staged photo");
+            tracing::warn!(error = %e, %key, "cannot read staged photo");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// A staged photo's length and (unless `head_only`) bytes. Only a regular file is served: a
+/// symlink planted in the public directory is not followed (O_NOFOLLOW), so it cannot hand
+/// out the token file or anything else outside the staged photos.
+fn read_staged(file: &Path, head_only: bool) -> io::Result<(u64, Option<Vec<u8>>)> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(file)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::new(io::ErrorKind::NotFound, "a symlink, not a staged photo")
+            } else {
+                e
+            }
+        })?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "not a regular file, not a staged photo",
+        ));
+    }
+    if head_only {
+        return Ok((meta.len(), None));
+    }
+    // Photos are a few MB at most, so reading whole is simpler than streaming.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64, Some(bytes)))
 }
 
 #[cfg(test)]
@@ -270,6 +331,53 @@ mod tests {
         assert_eq!(
             head.headers()["content-length"],
             bytes.len().to_string().as_str()
+        );
+    }
+
+    #[tokio::test]
+    async fn symlinks_and_absolute_paths_are_not_served() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = host(tmp.path(), "http://placeholder").await;
+        let addr = h.local_addr();
+        let secret = tmp.path().join("token");
+        std::fs::write(&secret, "secret-token").unwrap();
+        // A symlink with a valid staged name, pointing at a secret.
+        let key = "a".repeat(64);
+        std::os::unix::fs::symlink(&secret, tmp.path().join(format!("public/{key}.jpg"))).unwrap();
+        assert_eq!(raw_status(addr, &format!("/{key}.jpg")).await, 404);
+        // A directory with a staged name.
+        let dir_key = "b".repeat(64);
+        std::fs::create_dir(tmp.path().join(format!("public/{dir_key}.jpg"))).unwrap();
+        assert_eq!(raw_status(addr, &format!("/{dir_key}.jpg")).await, 404);
+        let abs = secret.display().to_string();
+        assert_eq!(raw_status(addr, &abs).await, 404);
+        assert_eq!(raw_status(addr, &format!("/{abs}")).await, 404);
+        assert_eq!(raw_status(addr, "/%2fetc%2fpasswd").await, 404);
+        assert_eq!(raw_status(addr, "/%2e%2e/%2e%2e/etc/passwd").await, 404);
+        assert_eq!(raw_status(addr, "/..%2f..%2fetc%2fpasswd").await, 404);
+        assert_eq!(raw_status(addr, "/.%2e/token").await, 404);
+    }
+
+    #[tokio::test]
+    async fn a_torn_staged_copy_is_staged_again() {
+        // A power cut can leave an unsynced copy empty or torn under its final name.
+        let tmp = tempfile::tempdir().unwrap();
+        let (key, path, bytes) = photo(tmp.path(), 5);
+        let h = host(tmp.path(), "http://placeholder").await;
+        let staged = tmp.path().join("public").join(format!("{key}.jpg"));
+        std::fs::write(&staged, &bytes[..bytes.len() / 2]).unwrap();
+        h.stage(&key, &path).await.unwrap();
+        assert!(
+            std::fs::read(&staged).unwrap() == bytes,
+            "torn copy replaced"
+        );
+        // (The staged copy may be a hard link to the photo: replace it, do not truncate it.)
+        std::fs::remove_file(&staged).unwrap();
+        std::fs::write(&staged, b"").unwrap();
+        h.stage(&key, &path).await.unwrap();
+        assert!(
+            std::fs::read(&staged).unwrap() == bytes,
+            "empty copy replaced"
         );
     }
 

@@ -299,12 +299,17 @@ impl Publisher {
             {
                 Response::Advance(Outcome::BlobMissing)
             }
+            // The store cannot record states (disk full, I/O errors): every job would hit the
+            // same wall, and a retry that cannot record its progress repeats its side effects
+            // (the disk-full test saw 400 containers burnt in seconds). Pause them all.
+            StepError::Store(store) => Response::Pause(store_screen(store)),
             _ => Response::Retry,
         };
         match response {
             Response::Pause(screen) => {
                 let pause = match screen {
                     Screen::RateLimited => self.rate_limit_pause(),
+                    Screen::DiskFull | Screen::Error(_) => self.store_pause(),
                     _ => self.settings.auth_pause,
                 };
                 let pause = match &e {
@@ -350,6 +355,24 @@ impl Publisher {
                 (job, None)
             }
         }
+    }
+
+    /// A container whose id cannot be recorded is wasted, and the retry would make another
+    /// (at most 400 a day per account; the disk-full test saw them all burnt in seconds).
+    /// So before creating one, prove the store can write now: a full or failing disk stops
+    /// here, before Instagram is called.
+    async fn prove_store_writable(&self, job: &Job) -> Result<(), StepError> {
+        let copy = job.clone();
+        self.store.blocking(move |s| s.update(&copy)).await?;
+        Ok(())
+    }
+
+    /// After the store failed to record a state: short, since space may come back any moment.
+    fn store_pause(&self) -> Duration {
+        self.settings
+            .backoff_cap
+            .min(Duration::from_secs(30))
+            .max(self.settings.backoff_base)
     }
 
     /// After a rate-limit answer: what Meta's headers ask for, else the backoff cap.
@@ -404,6 +427,7 @@ impl Publisher {
                     unreachable!("only carousels have children")
                 };
                 let key = items[*index].blob.sha256.clone();
+                self.prove_store_writable(job).await?;
                 let url = self.media.public_url(&key).await?;
                 let container_id = self.graph.create_carousel_item(&url).await?;
                 failpoint::hit("carousel.child-created-before-persist");
@@ -436,6 +460,7 @@ impl Publisher {
                 .await?;
             }
             Action::CreateContainer { .. } if job.kind == PostKind::Reel => {
+                self.prove_store_writable(job).await?;
                 let (container_id, uri) = self.graph.create_reel_upload(&job.caption).await?;
                 failpoint::hit("container.created-before-persist");
                 info!(job = %job.id, container = %container_id, "reel upload container created");
@@ -454,6 +479,7 @@ impl Publisher {
                 self.advance(job, Outcome::Uploaded).await?;
             }
             Action::CreateContainer { key } => {
+                self.prove_store_writable(job).await?;
                 let container_id = match &job.kind {
                     PostKind::Carousel { .. } => {
                         let children = job.children().expect("every child exists here");
@@ -646,6 +672,15 @@ impl Publisher {
             .filter_map(|j| j.state.media_id().map(str::to_string))
             .collect();
         pick_media(recent, &job.caption, attempted_at_ms, &claimed).ok_or(StepError::MediaNotListed)
+    }
+}
+
+/// What the display says when the store cannot record a state.
+fn store_screen(e: &StoreError) -> Screen {
+    match e {
+        StoreError::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => Screen::DiskFull,
+        StoreError::DiskFull { .. } | StoreError::CapReached { .. } => Screen::DiskFull,
+        _ => Screen::Error("STORE".into()),
     }
 }
 

@@ -10,6 +10,9 @@ pub struct Usage {
     pub regain_access_in: Option<Duration>,
 }
 
+/// The longest wait a header can ask for; Meta's blocks last minutes to an hour.
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
 /// Reads the two headers; malformed or absent ones count as "no information".
 pub fn parse(app_usage: Option<&str>, business_usage: Option<&str>) -> Usage {
     let mut usage = Usage::default();
@@ -27,7 +30,11 @@ pub fn parse(app_usage: Option<&str>, business_usage: Option<&str>) -> Usage {
                     .and_then(|m| m.as_f64())
                     .unwrap_or(0.0);
                 if minutes > 0.0 {
-                    let wait = Duration::from_secs_f64(minutes * 60.0);
+                    // A header is outside input: 1e300 minutes made from_secs_f64 panic (found
+                    // by fuzzing) and a typo of days would park the booth for months.
+                    let wait = Duration::try_from_secs_f64(minutes * 60.0)
+                        .unwrap_or(MAX_WAIT)
+                        .min(MAX_WAIT);
                     usage.regain_access_in =
                         Some(usage.regain_access_in.map_or(wait, |w| w.max(wait)));
                 }
@@ -81,6 +88,14 @@ mod tests {
             Some(r#"{"1":[{"call_count":100,"estimated_time_to_regain_access":7}]}"#),
         );
         assert_eq!(throttle(&u), Some(Duration::from_secs(420)));
+    }
+
+    #[test]
+    fn absurd_regain_times_are_capped_not_a_panic() {
+        for minutes in ["1e300", "100000", "1.7976931348623157e308"] {
+            let header = format!(r#"{{"1":[{{"estimated_time_to_regain_access":{minutes}}}]}}"#);
+            assert_eq!(throttle(&parse(None, Some(&header))), Some(MAX_WAIT));
+        }
     }
 
     #[test]

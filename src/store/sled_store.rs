@@ -7,47 +7,90 @@ use super::{durable, JobStore, StoreError};
 use crate::job::Job;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::RwLock;
 use uuid::Uuid;
 
 pub struct SledJobStore {
+    dir: PathBuf,
+    /// `None` after an I/O error: sled 0.34 remembers the first I/O error (a full disk, EIO)
+    /// and fails every later call with it, so the booth would never recover without a
+    /// restart. We drop that instance and open the queue again on the next call instead.
+    open: RwLock<Option<Open>>,
+}
+
+struct Open {
     db: sled::Db,
     jobs: sled::Tree,
     /// sled's main file; `Db::flush` only `sync_file_range`s it, so we `sync_all` it too.
-    db_file: Mutex<File>,
+    db_file: File,
 }
 
 impl SledJobStore {
     /// Opens (or creates) the queue in `dir`. An error here means sled will not open; the
     /// caller decides whether to move the directory aside and rebuild.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let fresh = !dir.join("db").exists();
-        remove_half_written_snapshots(dir)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|e| open_error(dir, e))?;
-        let jobs = db.open_tree("jobs").map_err(|e| open_error(dir, e))?;
-        if fresh {
-            db.flush().map_err(sled_err)?;
-            sync_new_database(dir)?;
-        }
-        let db_file = File::open(dir.join("db"))?;
+        let open = open_db(dir)?;
         Ok(Self {
-            db,
-            jobs,
-            db_file: Mutex::new(db_file),
+            dir: dir.to_path_buf(),
+            open: RwLock::new(Some(open)),
         })
     }
 
+    /// Runs `f` on the open database, reopening it first if an I/O error closed it. An I/O
+    /// error from `f` closes it (what was not durable is lost, as after a power cut: nothing
+    /// was acknowledged for it).
+    fn with<T>(&self, f: impl FnOnce(&Open) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        {
+            let guard = self.open.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(open) = guard.as_ref() {
+                let result = f(open);
+                if !matches!(result, Err(StoreError::Io(_))) {
+                    return result;
+                }
+                drop(guard);
+                let mut guard = self.open.write().unwrap_or_else(|e| e.into_inner());
+                if guard.take().is_some() {
+                    tracing::warn!(dir = %self.dir.display(), "the queue database hit an I/O error; it will be reopened on next use");
+                }
+                return result;
+            }
+        }
+        let mut guard = self.open.write().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some(open_db(&self.dir)?);
+            tracing::info!(dir = %self.dir.display(), "reopened the queue database after an I/O error");
+        }
+        let open = guard.as_ref().expect("just opened");
+        let result = f(open);
+        if matches!(result, Err(StoreError::Io(_))) {
+            *guard = None;
+        }
+        result
+    }
+}
+
+fn open_db(dir: &Path) -> Result<Open, StoreError> {
+    let fresh = !dir.join("db").exists();
+    remove_half_written_snapshots(dir)?;
+    let db = sled::Config::new()
+        .path(dir)
+        .flush_every_ms(Some(500))
+        .open()
+        .map_err(|e| open_error(dir, e))?;
+    let jobs = db.open_tree("jobs").map_err(|e| open_error(dir, e))?;
+    if fresh {
+        db.flush().map_err(sled_err)?;
+        sync_new_database(dir)?;
+    }
+    let db_file = File::open(dir.join("db"))?;
+    Ok(Open { db, jobs, db_file })
+}
+
+impl Open {
     /// Makes everything written so far durable.
     fn flush_durably(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(sled_err)?;
-        self.db_file
-            .lock()
-            .expect("db file lock is never poisoned: sync_all does not panic")
-            .sync_all()?;
+        self.db_file.sync_all()?;
         Ok(())
     }
 }
@@ -55,31 +98,35 @@ impl SledJobStore {
 impl JobStore for SledJobStore {
     fn put(&self, job: &Job) -> Result<(), StoreError> {
         let value = serde_json::to_vec(job).expect("jobs serialize");
-        self.jobs
-            .insert(job.id.as_bytes(), value)
-            .map_err(sled_err)?;
-        self.flush_durably()
+        self.with(|o| {
+            o.jobs.insert(job.id.as_bytes(), value).map_err(sled_err)?;
+            o.flush_durably()
+        })
     }
 
     fn get(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
-        match self.jobs.get(id.as_bytes()).map_err(sled_err)? {
+        self.with(|o| match o.jobs.get(id.as_bytes()).map_err(sled_err)? {
             Some(bytes) => Ok(Some(decode(&bytes)?)),
             None => Ok(None),
-        }
+        })
     }
 
     fn list(&self) -> Result<Vec<Job>, StoreError> {
         // Keys are UUIDv7 bytes: key order is creation order, oldest first.
-        self.jobs
-            .iter()
-            .values()
-            .map(|v| decode(&v.map_err(sled_err)?))
-            .collect()
+        self.with(|o| {
+            o.jobs
+                .iter()
+                .values()
+                .map(|v| decode(&v.map_err(sled_err)?))
+                .collect()
+        })
     }
 
     fn remove(&self, id: Uuid) -> Result<(), StoreError> {
-        self.jobs.remove(id.as_bytes()).map_err(sled_err)?;
-        self.flush_durably()
+        self.with(|o| {
+            o.jobs.remove(id.as_bytes()).map_err(sled_err)?;
+            o.flush_durably()
+        })
     }
 }
 

@@ -108,6 +108,35 @@ impl Canvas {
         out
     }
 
+    /// Reads back one frame written by [`to_half_blocks`](Self::to_half_blocks) (its 34
+    /// lines, frame included). `None` when the text is not such a frame.
+    pub fn from_half_blocks(text: &str) -> Option<Self> {
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() != (HEIGHT / 2 + 2) as usize {
+            return None;
+        }
+        let mut c = Canvas::default();
+        for (row, line) in lines[1..lines.len() - 1].iter().enumerate() {
+            let cells: Vec<char> = line.chars().collect();
+            if cells.len() != WIDTH as usize + 2 {
+                return None;
+            }
+            for (x, cell) in cells[1..=WIDTH as usize].iter().enumerate() {
+                let (top, bottom) = match cell {
+                    ' ' => (false, false),
+                    '\u{2580}' => (true, false),
+                    '\u{2584}' => (false, true),
+                    '\u{2588}' => (true, true),
+                    _ => return None,
+                };
+                let i = row * 2 * WIDTH as usize + x;
+                c.pixels[i] = top;
+                c.pixels[i + WIDTH as usize] = bottom;
+            }
+        }
+        Some(c)
+    }
+
     /// Pixels that differ from `other` (for snapshot failure messages).
     pub fn diff_count(&self, other: &Canvas) -> usize {
         self.pixels
@@ -180,5 +209,7 @@ mod tests {
         assert_eq!(lines.len(), 34);
         assert!(lines[1].starts_with("\u{2502}\u{2580}\u{2584}\u{2588} "));
         assert_eq!(lines[1].chars().count(), 130);
+        assert_eq!(Canvas::from_half_blocks(&text), Some(c));
+        assert_eq!(Canvas::from_half_blocks("not a frame"), None);
     }
 }

@@ -171,6 +171,12 @@ impl Booth {
                 entries.push((section.to_string(), key.to_string(), value.to_string()));
             }
         }
+        // A store moved elsewhere (a tmpfs, the power-cut filesystem) is where the socket is.
+        let store = entries
+            .iter()
+            .find(|(s, k, _)| s == "store" && k == "dir")
+            .and_then(|(_, _, v)| serde_json::from_str::<String>(v).ok())
+            .map_or(store, PathBuf::from);
         let mut text = String::new();
         let mut sections: Vec<&str> = Vec::new();
         for (s, _, _) in &entries {
