@@ -30,6 +30,13 @@ pub fn post_video(
 ) -> anyhow::Result<crate::job::Job> {
     use crate::publish::caption;
     use anyhow::Context;
+    if url::Url::parse(&config.graph_url).is_ok_and(|u| u.host_str() == Some("graph.instagram.com"))
+    {
+        anyhow::bail!(
+            "Reels go through Instagram's resumable upload, which needs Facebook Login: set \
+             instagram.graph_url to https://graph.facebook.com/v21.0 with a Page-linked token"
+        );
+    }
     let info = crate::video::check(path).with_context(|| format!("{}", path.display()))?;
     let n = store.jobs()?.len() as u64 + 1;
     let values = crate::shoot::caption_values(n, &config.event, &config.location);

@@ -4,7 +4,7 @@
 //!
 //! `POSTBOOTH_CRASH_CYCLES` sets the number of cycles (CI: 200).
 
-use crate::helper::{answers, eventually, setup};
+use crate::helper::{answers, eventually, setup_with};
 use postbooth::control::{self, Request};
 use postbooth::failpoint;
 use postbooth::sim::{Fault, FaultPlan, SimOptions, Simulator};
@@ -42,7 +42,11 @@ async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
     })
     .await
     .unwrap();
-    let s = setup(&sim.base_url());
+    // Every post also gets a first comment, so kills around the comment are walked too.
+    let s = setup_with(
+        &sim.base_url(),
+        &[("instagram", "first_comment", "\"#booth {n}\"")],
+    );
     let socket = s.socket();
 
     // Job id -> sha256 of every photo the booth acknowledged as saved.
@@ -174,12 +178,24 @@ async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
         duplicates.is_empty(),
         "images published more than once: {duplicates:?}"
     );
+    // One first comment under each post: never none, never two.
+    let comments = sim.comments();
+    for job in &jobs {
+        let media_id = job.state.media_id().expect("Done jobs have media");
+        let n = comments.iter().filter(|c| c.media_id == media_id).count();
+        assert_eq!(
+            n, 1,
+            "job {} has {n} first comments: {:?} {:?}",
+            job.id, job.first_comment, job.last_error
+        );
+    }
     let unacknowledged_posted = jobs.len() - acknowledged.len();
     println!(
         "crash test: {cycles} cycles (seed {seed}), {aborted_at_failpoint} stopped at a fail point, {killed} SIGKILLed; \
-         {} photos acknowledged, {unacknowledged_posted} more saved mid-kill and adopted; {} published, 0 lost, 0 duplicates",
+         {} photos acknowledged, {unacknowledged_posted} more saved mid-kill and adopted; {} published, 0 lost, 0 duplicates, {} first comments (one per post)",
         acknowledged.len(),
-        publishes.len()
+        publishes.len(),
+        comments.len()
     );
     sim.shutdown().await;
 }

@@ -468,6 +468,14 @@ fn post_video_refuses_what_is_not_a_reel_and_says_why() {
         out.both()
     );
     assert!(s.list().is_empty(), "nothing queued");
+    // Instagram Login has no resumable upload: said before anything is queued.
+    let ig = setup_with("https://graph.instagram.com/v21.0", &[]);
+    let good = ig.dir.path().join("good.mp4");
+    std::fs::write(&good, postbooth::video::synthetic_mp4(10, &[0; 100])).unwrap();
+    let out = ig.postbooth(&["post", "--video", good.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("instagram.graph_url"), "{}", out.both());
+    assert!(ig.list().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

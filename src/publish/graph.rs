@@ -117,6 +117,16 @@ pub struct CommentInfo {
     pub timestamp: Option<String>,
 }
 
+/// Is `uri` somewhere the token may go? Instagram's upload host over HTTPS, or the host
+/// `graph_url` names (the simulator in tests and `postbooth sim` plays both).
+pub fn upload_host_trusted(uri: &str, graph_url: &str) -> bool {
+    let (Ok(uri), Ok(graph)) = (url::Url::parse(uri), url::Url::parse(graph_url)) else {
+        return false;
+    };
+    (uri.scheme() == "https" && uri.host_str() == Some("rupload.facebook.com"))
+        || uri.origin() == graph.origin()
+}
+
 /// The upload host's answer: `{"success":true}` or `{"debug_info":{"retriable":…,"message":…}}`.
 pub fn parse_upload_answer(status: u16, body: &[u8]) -> Result<(), ApiError> {
     #[derive(Deserialize)]
@@ -422,6 +432,15 @@ impl GraphClient {
         offset: u64,
         file_size: u64,
     ) -> Result<(), ApiError> {
+        if !upload_host_trusted(uri, &self.base) {
+            return Err(ApiError::Upload {
+                retriable: false,
+                message: format!(
+                    "the upload address is not Instagram's upload host (rupload.facebook.com),                      so the token is not sent there: {}",
+                    url::Url::parse(uri).map_or("unreadable".to_string(), |u| u.origin().ascii_serialization())
+                ),
+            });
+        }
         let resp = self
             .http
             .post(uri)
@@ -732,6 +751,30 @@ mod tests {
         assert_eq!(e.class(), ErrorClass::RateLimit);
         let e = parse_answer::<Id>(200, "application/json", b"{\"nope\":1}").unwrap_err();
         assert!(matches!(e, ApiError::Unexpected { .. }));
+    }
+
+    #[test]
+    fn the_token_goes_only_to_instagrams_upload_host() {
+        let graph = "https://graph.facebook.com/v21.0";
+        assert!(upload_host_trusted(
+            "https://rupload.facebook.com/ig-api-upload/v21.0/17900",
+            graph
+        ));
+        assert!(!upload_host_trusted("http://rupload.facebook.com/x", graph));
+        assert!(!upload_host_trusted(
+            "https://rupload.facebook.com.evil.net/x",
+            graph
+        ));
+        assert!(!upload_host_trusted("https://example.com/x", graph));
+        let sim = "http://127.0.0.1:8099/v21.0";
+        assert!(upload_host_trusted(
+            "http://127.0.0.1:8099/ig-api-upload/v21.0/1",
+            sim
+        ));
+        assert!(!upload_host_trusted(
+            "http://127.0.0.1:8100/ig-api-upload/v21.0/1",
+            sim
+        ));
     }
 
     #[test]

@@ -80,6 +80,22 @@ impl BlobDir {
         })
     }
 
+    /// Describes bytes that are to be written under `file`.
+    pub fn describe_bytes(file: String, bytes: &[u8], width: u32, height: u32) -> BlobInfo {
+        BlobInfo {
+            file,
+            sha256: hex::encode(Sha256::digest(bytes)),
+            size: bytes.len() as u64,
+            width,
+            height,
+        }
+    }
+
+    /// Writes bytes durably under `file`.
+    pub fn write_bytes(&self, file: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        Ok(durable::write_atomic(&self.dir, file, bytes)?)
+    }
+
     /// Copies a file (a Reel's video) in durably under `file`, hashing it on the way.
     pub fn copy_in(&self, file: &str, src: &Path) -> Result<BlobInfo, StoreError> {
         struct Hashing<R> {

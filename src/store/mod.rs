@@ -376,15 +376,15 @@ impl Store {
         let incoming: u64 = new.files.iter().map(|f| f.bytes.len() as u64).sum();
         self.check_space(incoming)?;
         let id = Uuid::now_v7();
-        let mut blobs = Vec::with_capacity(new.files.len());
-        for (index, file) in new.files.iter().enumerate() {
-            let name = BlobDir::item_file_name(id, index, file.ext);
-            blobs.push(
-                self.inner
-                    .blobs
-                    .write_named(&name, file.bytes, file.width, file.height)?,
-            );
-        }
+        let blobs: Vec<_> = new
+            .files
+            .iter()
+            .enumerate()
+            .map(|(index, file)| {
+                let name = BlobDir::item_file_name(id, index, file.ext);
+                BlobDir::describe_bytes(name, file.bytes, file.width, file.height)
+            })
+            .collect();
         let first = blobs
             .first()
             .cloned()
@@ -407,7 +407,13 @@ impl Store {
             kind,
             first_comment: new.first_comment.map(FirstComment::new),
         };
+        // The sidecar first: a photo file is then never on disk without the words that go
+        // with it (caption, first comment, carousel items), so a photo adopted after a crash
+        // mid-save is posted as it was meant to be. A sidecar alone is ignored on open.
         self.inner.blobs.write_sidecar(&job)?;
+        for (blob, file) in job.blobs().into_iter().zip(&new.files) {
+            self.inner.blobs.write_bytes(&blob.file, file.bytes)?;
+        }
         failpoint::hit("capture.blob-written");
         self.inner.jobs.put(&job)?;
         failpoint::hit("capture.record-written");
