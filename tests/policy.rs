@@ -140,13 +140,6 @@ async fn sixty_photos_with_quota_25_wait_posts_25_and_resumes_when_the_window_sl
         })
         .await;
         assert_eq!(info.quota_total, Some(25));
-        // The "Saved" screen of the last shot may still be up for a moment.
-        eventually(
-            Duration::from_secs(30),
-            "the rate-limited screen",
-            || async { (daemon.status.borrow().screen == Screen::RateLimited).then_some(()) },
-        )
-        .await;
         // It asks Instagram again at each recheck, and still posts (or prepares) nothing.
         let asked = count("publishing_limit");
         let containers = count("create_container");
