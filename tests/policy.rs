@@ -12,14 +12,7 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// [`setup`]'s booth with more keys set (raw TOML values).
 pub fn booth_with(graph_url: &str, extra: &[(&str, &str, Option<&str>)]) -> Booth {
-    let mut overrides: Vec<(&str, &str, Option<&str>)> = vec![
-        ("instagram", "caption", Some("\"test booth #{n} {time}\"")),
-        ("instagram", "request_timeout_secs", Some("1")),
-        ("camera", "width", Some("640")),
-        ("camera", "height", Some("480")),
-        ("publish", "backoff_cap_ms", Some("400")),
-        ("publish", "auth_pause_secs", Some("1")),
-    ];
+    let mut overrides = PUBLISH_TEST_KEYS.to_vec();
     overrides.extend_from_slice(extra);
     Booth::new(graph_url, &overrides)
 }

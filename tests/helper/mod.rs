@@ -399,32 +399,25 @@ pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// A booth for the publishing tests: [`Booth::new`] with a smaller camera (fast encodes), a
-/// 1 s request timeout and short pauses.
+/// The keys every publishing test's booth sets: a smaller camera (fast encodes), a 1 s request
+/// timeout and short pauses.
+pub const PUBLISH_TEST_KEYS: &[(&str, &str, Option<&str>)] = &[
+    ("instagram", "caption", Some("\"test booth #{n} {time}\"")),
+    ("instagram", "request_timeout_secs", Some("1")),
+    ("camera", "width", Some("640")),
+    ("camera", "height", Some("480")),
+    ("publish", "backoff_cap_ms", Some("400")),
+    ("publish", "auth_pause_secs", Some("1")),
+];
+
+/// A booth for the publishing tests: [`Booth::new`] with [`PUBLISH_TEST_KEYS`].
 pub fn setup(graph_url: &str) -> Booth {
-    Booth::new(
-        graph_url,
-        &[
-            ("instagram", "caption", Some("\"test booth #{n} {time}\"")),
-            ("instagram", "request_timeout_secs", Some("1")),
-            ("camera", "width", Some("640")),
-            ("camera", "height", Some("480")),
-            ("publish", "backoff_cap_ms", Some("400")),
-            ("publish", "auth_pause_secs", Some("1")),
-        ],
-    )
+    Booth::new(graph_url, PUBLISH_TEST_KEYS)
 }
 
 /// [`setup`] with more keys set, e.g. `("instagram", "carousel_shots", "3")`.
 pub fn setup_with(graph_url: &str, extra: &[(&str, &str, &str)]) -> Booth {
-    let mut overrides: Vec<(&str, &str, Option<&str>)> = vec![
-        ("instagram", "caption", Some("\"test booth #{n} {time}\"")),
-        ("instagram", "request_timeout_secs", Some("1")),
-        ("camera", "width", Some("640")),
-        ("camera", "height", Some("480")),
-        ("publish", "backoff_cap_ms", Some("400")),
-        ("publish", "auth_pause_secs", Some("1")),
-    ];
+    let mut overrides = PUBLISH_TEST_KEYS.to_vec();
     for (section, key, value) in extra {
         overrides.retain(|(s, k, _)| !(s == section && k == key));
         overrides.push((section, key, Some(value)));
