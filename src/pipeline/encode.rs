@@ -478,28 +478,6 @@ mod tests {
             .all(|&c| c > 250));
     }
 
-    /// Inserts an APP1 Exif segment holding only an Orientation tag right after SOI.
-    fn with_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
-        let mut tiff = Vec::new();
-        tiff.extend_from_slice(b"MM\x00\x2A"); // big-endian TIFF header
-        tiff.extend_from_slice(&8u32.to_be_bytes()); // IFD0 right after the header
-        tiff.extend_from_slice(&1u16.to_be_bytes()); // one entry
-        tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
-        tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
-        tiff.extend_from_slice(&1u32.to_be_bytes()); // count
-        tiff.extend_from_slice(&orientation.to_be_bytes());
-        tiff.extend_from_slice(&[0, 0]); // value padded to 4 bytes
-        tiff.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
-        let mut payload = b"Exif\x00\x00".to_vec();
-        payload.extend_from_slice(&tiff);
-        let mut out = jpeg[..2].to_vec();
-        out.extend_from_slice(&[0xFF, 0xE1]);
-        out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
-        out.extend_from_slice(&payload);
-        out.extend_from_slice(&jpeg[2..]);
-        out
-    }
-
     #[test]
     fn exif_orientation_6_is_applied() {
         // Landscape sensor data, left half red, right half blue; orientation 6 means "rotate
@@ -511,7 +489,7 @@ mod tests {
                 Rgb([0, 0, 255])
             }
         });
-        let jpeg = with_orientation(&jpeg_of(&src), 6);
+        let jpeg = crate::pipeline::tests::with_orientation(&jpeg_of(&src), 6, false);
         assert!(jpeg_is_complete(&jpeg));
         let out = make_compliant(&Frame::Encoded(jpeg), &opts(1080)).unwrap();
         // 600x800 is taller than 4:5, so it is also cropped to 600x750.

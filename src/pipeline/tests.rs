@@ -192,7 +192,7 @@ fn every_input_path_keeps_the_picture() {
 }
 
 /// Inserts an APP1 Exif segment holding only an Orientation tag right after SOI.
-fn with_orientation(jpeg: &[u8], orientation: u16, little_endian: bool) -> Vec<u8> {
+pub(super) fn with_orientation(jpeg: &[u8], orientation: u16, little_endian: bool) -> Vec<u8> {
     let u16b = |v: u16| {
         if little_endian {
             v.to_le_bytes()

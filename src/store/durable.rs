@@ -2,34 +2,17 @@
 //! the directory. The only place in postbooth that decides what "durable" means for a file.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 /// Writes `bytes` to `dir/name` atomically and durably: a reader (or a reboot) sees either the
 /// old file or the whole new one, never a torn one.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, dir.join(name))?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        // A half-written temp file is never acknowledged; leave nothing behind for recovery to adopt.
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    copy_atomic(dir, name, &mut &bytes[..]).map(|_| ())
 }
 
-/// Copies everything `from` yields to `dir/name` atomically and durably, as [`write_atomic`]
-/// does for bytes in memory (a video need not fit in memory). Returns the bytes copied.
+/// Copies everything `from` yields to `dir/name` atomically and durably (a video need not fit
+/// in memory; [`write_atomic`] passes its bytes through here). Returns the bytes copied.
 pub fn copy_atomic(dir: &Path, name: &str, from: &mut impl io::Read) -> io::Result<u64> {
     let tmp = dir.join(format!("{name}.tmp"));
     let result = (|| {
@@ -46,6 +29,7 @@ pub fn copy_atomic(dir: &Path, name: &str, from: &mut impl io::Read) -> io::Resu
         Ok(n)
     })();
     if result.is_err() {
+        // A half-written temp file is never acknowledged; leave nothing behind for recovery to adopt.
         let _ = fs::remove_file(&tmp);
     }
     result
