@@ -470,12 +470,6 @@ impl Config {
                     .into(),
             );
         }
-        if self.publish.quota_policy == QuotaPolicy::Story {
-            return invalid(
-                "publish.quota_policy",
-                "is \"story\", which is not in this build yet: use \"wait\" or \"carousel\"".into(),
-            );
-        }
         if self.insights.refresh_secs < 60 {
             return invalid(
                 "insights.refresh_secs",
@@ -774,10 +768,17 @@ mod tests {
             .unwrap();
         let e = c.validate(Path::new("c.toml")).unwrap_err().to_string();
         assert!(e.contains("publish.windows") && e.contains("25:00"), "{e}");
-        let c =
-            parse("[instagram]\nuser_id = \"1\"\n[publish]\nquota_policy = \"story\"\n").unwrap();
-        let e = c.validate(Path::new("c.toml")).unwrap_err().to_string();
-        assert!(e.contains("publish.quota_policy"), "{e}");
+        for policy in ["wait", "carousel", "story"] {
+            let c = parse(&format!(
+                "[instagram]\nuser_id = \"1\"\n[publish]\nquota_policy = \"{policy}\"\n"
+            ))
+            .unwrap();
+            c.validate(Path::new("c.toml")).unwrap();
+        }
+        let e = parse("[instagram]\nuser_id = \"1\"\n[publish]\nquota_policy = \"stories\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("quota_policy") && e.contains("story"), "{e}");
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub enum Request {
     Drop {
         id: Uuid,
     },
+    /// Post a saved photo to Stories too (`postbooth queue story ID`).
+    Story {
+        id: Uuid,
+    },
     /// Queue an operator's MP4 as a Reel (`postbooth post --video`).
     PostVideo {
         path: std::path::PathBuf,

@@ -449,6 +449,17 @@ async fn answer(
             Ok(job) => Response::jobs(vec![job]),
             Err(e) => Response::error(e),
         },
+        Request::Story { id } => {
+            let quality = shooter.story_quality();
+            let result = store
+                .blocking(move |s| crate::queue_ops::add_story(s, id, quality))
+                .await;
+            wake.notify_one();
+            match result {
+                Ok(job) => Response::jobs(vec![job]),
+                Err(e) => Response::error(format!("{e:#}")),
+            }
+        }
         Request::ReloadToken => Response::count(0),
     }
 }

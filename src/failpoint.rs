@@ -46,6 +46,7 @@ pub const ALL: &[&str] = &[
     "comment.response-received",
     "upload.part-sent",
     "combine.carousel-saved",
+    "story.sidecar-written",
 ];
 
 /// Aborts the process here if this fail point is armed and its count is reached.

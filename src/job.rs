@@ -65,6 +65,10 @@ pub enum PostKind {
     Story {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         of: Option<Uuid>,
+        /// A feed photo turned into a Story because the feed quota was used up (quota policy
+        /// `story`). The photo as it was taken stays on disk next to its Story copy.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        overflow: bool,
     },
     /// A Reel from an operator's MP4, sent with a resumable upload instead of staging.
     Reel,

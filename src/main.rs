@@ -114,6 +114,9 @@ enum QueueCommand {
     },
     /// Forget a job and delete its photo.
     Drop { id: uuid::Uuid },
+    /// Post a saved photo to Stories as well (a 9:16 copy, its own job). For booths that
+    /// choose which photos go to Stories instead of setting instagram.also_story.
+    Story { id: uuid::Uuid },
 }
 
 fn main() -> ExitCode {
@@ -250,6 +253,7 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
             all_failed: *all_failed,
         },
         QueueCommand::Drop { id } => Request::Drop { id: *id },
+        QueueCommand::Story { id } => Request::Story { id: *id },
     };
     // A running daemon owns the queue; otherwise open it directly.
     let response = match control::call(&socket, &request).await {
@@ -267,8 +271,8 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
         }
         QueueCommand::List { json: false } => {
             println!(
-                "{:<36}  {:<16}  {:>8}  MEDIA / ERROR",
-                "ID", "STATE", "ATTEMPTS"
+                "{:<36}  {:<8}  {:<16}  {:>8}  MEDIA / ERROR",
+                "ID", "KIND", "STATE", "ATTEMPTS"
             );
             for job in &response.jobs {
                 let detail = job
@@ -278,8 +282,9 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
                     .or_else(|| job.last_error.clone())
                     .unwrap_or_default();
                 println!(
-                    "{:<36}  {:<16}  {:>8}  {}",
+                    "{:<36}  {:<8}  {:<16}  {:>8}  {}",
                     job.id,
+                    job.kind.name(),
                     job.state.name(),
                     job.attempts,
                     detail
@@ -295,6 +300,11 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
             println!("{} job(s) will be tried again", response.count.unwrap_or(0))
         }
         QueueCommand::Drop { id } => println!("dropped {id}"),
+        QueueCommand::Story { id } => {
+            if let Some(story) = response.jobs.first() {
+                println!("queued Story {} of photo {id}", story.id);
+            }
+        }
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Queue commands shared by the control socket (daemon running) and the CLI (daemon stopped).
 
 use crate::job::JobState;
-use crate::store::{Store, StoreError};
+use crate::store::{NewFile, Store, StoreError};
 use uuid::Uuid;
 
 /// Retries one job, or every failed one. Returns how many were restarted.
@@ -18,6 +18,50 @@ pub fn retry(store: &Store, id: Option<Uuid>, all_failed: bool) -> Result<usize,
         }
     }
     Ok(n)
+}
+
+/// The 9:16 Story copy of a saved job's (first) photo, read back from the store.
+fn story_copy(
+    store: &Store,
+    job: &crate::job::Job,
+    quality: u8,
+) -> anyhow::Result<crate::pipeline::encode::CompliantJpeg> {
+    use anyhow::Context;
+    let path = store.photo_path(job);
+    let bytes =
+        std::fs::read(&path).with_context(|| format!("reading the photo {}", path.display()))?;
+    Ok(crate::pipeline::variants::story(&bytes, quality)?)
+}
+
+/// `postbooth queue story ID`: posts a saved photo to Stories too, as its own job (for booths
+/// that pick which photos go to Stories instead of setting `instagram.also_story`).
+pub fn add_story(store: &Store, id: Uuid, quality: u8) -> anyhow::Result<crate::job::Job> {
+    let photo = store.get(id)?;
+    let story = story_copy(store, &photo, quality)?;
+    let job = store.add_story_of(id, NewFile::jpeg(&story.bytes, story.width, story.height))?;
+    tracing::info!(job = %job.id, photo = %id, "story of a chosen photo queued");
+    Ok(job)
+}
+
+/// Quota policy `story`: turns each waiting photo into a Story of itself (see
+/// [`Store::turn_into_story`]). One result per id: one photo that cannot be turned does not
+/// stop the others.
+pub fn turn_into_stories(
+    store: &Store,
+    ids: &[Uuid],
+    quality: u8,
+) -> Vec<(Uuid, anyhow::Result<crate::job::Job>)> {
+    ids.iter()
+        .map(|&id| {
+            let result = (|| {
+                let photo = store.get(id)?;
+                let story = story_copy(store, &photo, quality)?;
+                Ok(store
+                    .turn_into_story(id, NewFile::jpeg(&story.bytes, story.width, story.height))?)
+            })();
+            (id, result)
+        })
+        .collect()
 }
 
 /// `postbooth post --video FILE`: checks the MP4 and queues it as a Reel. The caption is the
@@ -68,6 +112,10 @@ pub async fn offline(
             Request::List => Response::jobs(store.jobs()?),
             Request::Retry { id, all_failed } => Response::count(retry(&store, id, all_failed)?),
             Request::Drop { id } => Response::jobs(vec![store.drop_job(id)?]),
+            Request::Story { id } => match add_story(&store, id, config.image.quality) {
+                Ok(job) => Response::jobs(vec![job]),
+                Err(e) => Response::error(format!("{e:#}")),
+            },
             Request::Shoot | Request::ReloadToken => Response::error("the booth is not running"),
             Request::PostVideo { path, caption } => {
                 match post_video(&store, &config.instagram, &path, caption) {

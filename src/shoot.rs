@@ -230,7 +230,10 @@ impl Shooter {
         let job = self.store.save_job(NewJob {
             files: vec![NewFile::jpeg(&story.bytes, story.width, story.height)],
             caption: String::new(),
-            kind: PostKind::Story { of: Some(of.id) },
+            kind: PostKind::Story {
+                of: Some(of.id),
+                overflow: false,
+            },
             first_comment: None,
         })?;
         info!(job = %job.id, photo = %of.id, width = story.width, height = story.height, "story saved");
@@ -253,6 +256,11 @@ impl Shooter {
         self.status.send_modify(|s| s.waiting += 1);
         self.wake.notify_one();
         Ok(job)
+    }
+
+    /// JPEG quality for Story copies made later (`postbooth queue story`).
+    pub fn story_quality(&self) -> u8 {
+        self.encode.quality
     }
 
     /// Stops taking photos, after any save in progress has finished.

@@ -255,6 +255,139 @@ async fn sixty_photos_with_quota_25_carousel_posts_everything_in_at_most_25_post
     sim.shutdown().await;
 }
 
+/// Takes `n` photos with the booth offline, then brings it online under quota policy `story`
+/// and waits until every job is Done. Returns the photos as saved and the jobs at the end.
+async fn story_policy_run(
+    sim: &Simulator,
+    n: usize,
+    extra: &[(&str, &str, Option<&str>)],
+) -> (Vec<postbooth::job::Job>, Vec<postbooth::job::Job>) {
+    let mut keys = vec![
+        ("publish", "quota_policy", Some("\"story\"")),
+        ("publish", "quota_recheck_secs", Some("1")),
+        ("instagram", "request_timeout_secs", Some("5")),
+    ];
+    keys.extend_from_slice(extra);
+    let s = booth_with(&sim.base_url(), &keys);
+    let mut offline = s.config();
+    offline.instagram.graph_url = format!("http://127.0.0.1:{}/v21.0", free_port());
+    let daemon = Daemon::start(offline).await.unwrap();
+    let mut saved = Vec::new();
+    for _ in 0..n {
+        saved.push(daemon.shoot().await.unwrap());
+    }
+    daemon.stop().await;
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let store = daemon.store.clone();
+    let jobs = eventually(Duration::from_secs(240), "every job Done", || {
+        let store = store.clone();
+        async move {
+            let jobs = store.blocking(|s| s.jobs()).await.unwrap();
+            jobs.iter()
+                .all(|j| j.state.name() == "Done")
+                .then_some(jobs)
+        }
+    })
+    .await;
+    let out = s.postbooth(&["queue", "list"]);
+    assert!(out.stdout.contains("  story "), "{}", out.both());
+    daemon.stop().await;
+    (saved, jobs)
+}
+
+/// Each saved photo is posted exactly once: to the feed as taken, or (turned into a Story) as
+/// its 9:16 copy and never to the feed. Returns (feed posts, Stories).
+fn each_photo_once_as_feed_or_story(
+    sim: &Simulator,
+    saved: &[postbooth::job::Job],
+    jobs: &[postbooth::job::Job],
+) -> (usize, usize) {
+    use postbooth::job::PostKind;
+    let publishes = sim.publishes_by_image();
+    assert!(publishes.values().all(|&n| n == 1), "{publishes:?}");
+    assert_eq!(jobs.len(), saved.len(), "one job per photo");
+    let (mut feed, mut stories) = (0, 0);
+    for photo in saved {
+        let job = jobs
+            .iter()
+            .find(|j| j.id == photo.id)
+            .expect("the job stays");
+        match job.kind {
+            PostKind::Photo => {
+                assert_eq!(publishes.get(&photo.blob.sha256), Some(&1), "{}", job.id);
+                feed += 1;
+            }
+            PostKind::Story { overflow: true, .. } => {
+                assert_eq!(
+                    publishes.get(&photo.blob.sha256),
+                    None,
+                    "{} in the feed too",
+                    job.id
+                );
+                assert_eq!(publishes.get(&job.blob.sha256), Some(&1), "{}", job.id);
+                stories += 1;
+            }
+            ref other => panic!("job {} became a {other:?}", job.id),
+        }
+    }
+    let media = sim.media();
+    let count = |t: &str| media.iter().filter(|m| m.product_type == t).count();
+    assert_eq!((count("FEED"), count("STORY")), (feed, stories));
+    (feed, stories)
+}
+
+/// Quota policy `story` where Stories do not use up feed posts: of 16 photos with 10 posts
+/// left, the oldest 10 go to the feed and the other 6 to Stories, at once, each exactly once,
+/// and no publish is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn story_policy_posts_the_overflow_to_stories_at_once() {
+    let sim = Simulator::start(SimOptions {
+        quota_total: 10,
+        stories_in_quota: false,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let (saved, jobs) = story_policy_run(&sim, 16, &[]).await;
+    let (feed, stories) = each_photo_once_as_feed_or_story(&sim, &saved, &jobs);
+    println!("story policy: 16 photos, quota 10: {feed} feed posts, {stories} Stories");
+    assert_eq!((feed, stories), (10, 6));
+    // The oldest keep their feed post.
+    assert!(saved[..10]
+        .iter()
+        .all(|p| jobs.iter().any(|j| j.id == p.id && j.kind.is_photo())));
+    assert_eq!(sim.quota_refusals(), 0);
+    sim.shutdown().await;
+}
+
+/// If Instagram does count Stories against the quota, the overflow Stories are refused like
+/// any post over the quota: they wait for the window to slide and are then posted, still once
+/// each and never also to the feed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn story_policy_when_stories_count_too_waits_and_posts_each_once() {
+    let sim = Simulator::start(SimOptions {
+        quota_total: 4,
+        stories_in_quota: true,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let sliding = async {
+        eventually(
+            Duration::from_secs(120),
+            "a Story refused by the quota",
+            || async { (sim.quota_refusals() > 0).then_some(()) },
+        )
+        .await;
+        assert_eq!(sim.media().len(), 4, "the feed posts went out first");
+        sim.advance_clock(DAY + Duration::from_secs(60));
+    };
+    let ((saved, jobs), ()) = tokio::join!(story_policy_run(&sim, 6, &[]), sliding);
+    let (feed, stories) = each_photo_once_as_feed_or_story(&sim, &saved, &jobs);
+    assert_eq!((feed, stories), (4, 2));
+    sim.shutdown().await;
+}
+
 /// Usage headers at 100 %: the booth stops calling, even when new photos wake the publisher.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_usage_headers_stop_all_calls_while_capture_goes_on() {

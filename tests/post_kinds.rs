@@ -279,6 +279,66 @@ async fn a_comment_instagram_refuses_is_given_up_and_the_photo_stays_posted_once
 
 // --- Stories ---
 
+/// `postbooth queue story ID`: the operator picks photos for Stories, with the booth running
+/// (control socket) or stopped (store opened directly). Each pick is its own job, posted once;
+/// a second pick of the same photo is refused with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_story_posts_only_the_chosen_photos_to_stories_once() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = setup_with(&sim.base_url(), &[]);
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let chosen = daemon.shoot().await.unwrap();
+    let other = daemon.shoot().await.unwrap();
+    let id = chosen.id.to_string();
+    let out = s.postbooth(&["queue", "story", &id]);
+    assert!(out.status.success(), "{}", out.both());
+    assert!(out.stdout.contains("queued Story"), "{}", out.both());
+    let again = s.postbooth(&["queue", "story", &id]);
+    assert!(!again.status.success(), "{}", again.both());
+    assert!(again.stderr.contains("already has one"), "{}", again.both());
+    let jobs = all_done(&daemon).await;
+    daemon.stop().await;
+    // The booth is stopped: the pick goes straight into the store and is posted on start.
+    let late = daemon_less_pick(&s, &other.id.to_string());
+    assert!(late.status.success(), "{}", late.both());
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let jobs_after = all_done(&daemon).await;
+    daemon.stop().await;
+    assert_eq!(jobs.len(), 3, "two photos and one Story: {jobs:?}");
+    assert_eq!(jobs_after.len(), 4);
+    let stories: Vec<_> = jobs_after
+        .iter()
+        .filter(|j| matches!(j.kind, PostKind::Story { .. }))
+        .collect();
+    let of: Vec<_> = stories
+        .iter()
+        .map(|j| match j.kind {
+            PostKind::Story { of, overflow } => {
+                assert!(!overflow);
+                of.unwrap()
+            }
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(of, [chosen.id, other.id]);
+    let publishes = sim.publishes_by_image();
+    for job in &jobs_after {
+        assert_eq!(publishes.get(&job.blob.sha256), Some(&1), "{}", job.id);
+    }
+    let media = sim.media();
+    assert_eq!(
+        media.iter().filter(|m| m.product_type == "STORY").count(),
+        2
+    );
+    assert_eq!(media.len(), 4);
+    sim.shutdown().await;
+}
+
+fn daemon_less_pick(s: &Booth, id: &str) -> crate::helper::Out {
+    assert!(!s.socket().exists() || std::os::unix::net::UnixStream::connect(s.socket()).is_err());
+    s.postbooth(&["queue", "story", id])
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn also_story_posts_a_9_by_16_copy_as_its_own_job_once() {
     let sim = Simulator::start(SimOptions::default()).await.unwrap();
@@ -289,7 +349,13 @@ async fn also_story_posts_a_9_by_16_copy_as_its_own_job_once() {
     daemon.stop().await;
     assert_eq!(jobs.len(), 2, "the photo and its story: {jobs:?}");
     let story = jobs.iter().find(|j| j.id != photo.id).unwrap();
-    assert_eq!(story.kind, PostKind::Story { of: Some(photo.id) });
+    assert_eq!(
+        story.kind,
+        PostKind::Story {
+            of: Some(photo.id),
+            overflow: false
+        }
+    );
     assert_eq!(story.caption, "");
     assert_ne!(
         story.state.media_id(),

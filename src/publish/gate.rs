@@ -7,7 +7,7 @@
 use super::graph::{ApiError, GraphClient, Quota};
 use super::usage;
 use super::window::{self, Window};
-use crate::job::Action;
+use crate::job::{Action, PostKind};
 use crate::ui::Screen;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -109,6 +109,9 @@ pub struct Gate {
     quota_recheck: Duration,
     /// The longest pause after a rate-limit answer that named no wait.
     rate_limit_pause: Duration,
+    /// Quota policy `story` counts on Stories not using up feed posts: they are not held by
+    /// the quota we read (if Instagram does count them, its refusal holds them like any post).
+    stories_outside_quota: bool,
     state: Mutex<GateState>,
 }
 
@@ -127,6 +130,7 @@ impl Gate {
             quota_max_age: QUOTA_MAX_AGE,
             quota_recheck: Duration::from_secs(config.publish.quota_recheck_secs),
             rate_limit_pause: Duration::from_millis(config.publish.backoff_cap_ms),
+            stories_outside_quota: config.publish.quota_policy == crate::config::QuotaPolicy::Story,
             state: Mutex::new(GateState::default()),
         }
     }
@@ -155,13 +159,13 @@ impl Gate {
     /// steps that create or publish are also held by the clock, the windows and the quota.
     /// Polling and verifying a possible publish are never held by the quota: they settle what
     /// already happened.
-    pub async fn check(&self, action: &Action) -> Result<(), Hold> {
-        let result = self.decide(action).await;
+    pub async fn check(&self, action: &Action, kind: &PostKind) -> Result<(), Hold> {
+        let result = self.decide(action, kind).await;
         self.state().waiting_because = result.as_ref().err().map(|h| h.reason.clone());
         result
     }
 
-    async fn decide(&self, action: &Action) -> Result<(), Hold> {
+    async fn decide(&self, action: &Action, kind: &PostKind) -> Result<(), Hold> {
         let now = Instant::now();
         if let Some(until) = self.state().throttled_until.filter(|t| *t > now) {
             return Err(Hold {
@@ -203,7 +207,15 @@ impl Gate {
                 ),
             });
         }
-        self.check_quota().await
+        if self.counts_in_quota(kind) {
+            self.check_quota().await
+        } else {
+            Ok(())
+        }
+    }
+
+    fn counts_in_quota(&self, kind: &PostKind) -> bool {
+        !(self.stories_outside_quota && matches!(kind, PostKind::Story { .. }))
     }
 
     async fn check_quota(&self) -> Result<(), Hold> {
@@ -297,7 +309,10 @@ impl Gate {
     }
 
     /// One post more counts against the quota.
-    pub fn published(&self) {
+    pub fn published(&self, kind: &PostKind) {
+        if !self.counts_in_quota(kind) {
+            return;
+        }
         if let Some(k) = self.state().quota.as_mut() {
             k.quota.usage += 1;
         }
@@ -337,6 +352,22 @@ pub fn carousel_batch(pending: &[crate::job::Job], posts_left: u32) -> Option<Ve
     (batch.len() >= 2).then_some(batch)
 }
 
+/// Quota policy `story`: the waiting feed photos the quota has no room for, newest first out:
+/// the oldest `posts_left` unposted jobs keep their feed post, and the photos after them that
+/// have no container yet go to Stories instead. Empty when the backlog fits.
+pub fn story_overflow(pending: &[crate::job::Job], posts_left: u32) -> Vec<uuid::Uuid> {
+    use crate::job::{JobState, PostKind};
+    let feed = pending
+        .iter()
+        .filter(|j| !matches!(j.kind, PostKind::Story { .. }) && j.state.media_id().is_none());
+    feed.skip(posts_left as usize)
+        .filter(|j| {
+            j.kind.is_photo() && matches!(j.state, JobState::Captured | JobState::Staged { .. })
+        })
+        .map(|j| j.id)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,6 +403,36 @@ mod tests {
             [mixed[0].id, mixed[2].id]
         );
         assert_eq!(carousel_batch(&[photo(0, 1080), photo(1, 640)], 0), None);
+    }
+
+    #[test]
+    fn the_overflow_beyond_the_posts_left_goes_to_stories_newest_first() {
+        use crate::job::{JobState, PostKind};
+        let jobs: Vec<_> = (0..6).map(|n| photo(n, 1080)).collect();
+        assert!(story_overflow(&jobs, 6).is_empty());
+        assert!(story_overflow(&jobs, 9).is_empty());
+        let ids =
+            |range: std::ops::Range<usize>| jobs[range].iter().map(|j| j.id).collect::<Vec<_>>();
+        assert_eq!(story_overflow(&jobs, 4), ids(4..6));
+        assert_eq!(story_overflow(&jobs, 0), ids(0..6));
+        // A job already on its way (container made) keeps its feed post and takes a place;
+        // Stories already queued do not count against the feed quota.
+        let mut mixed = jobs.clone();
+        mixed[0].state = JobState::Ready {
+            key: "k".into(),
+            container_id: "c".into(),
+        };
+        mixed[1].kind = PostKind::Story {
+            of: None,
+            overflow: false,
+        };
+        assert_eq!(
+            story_overflow(&mixed, 2),
+            [mixed[3].id, mixed[4].id, mixed[5].id]
+        );
+        // Carousels and Reels are never turned into Stories.
+        mixed[5].kind = PostKind::Reel;
+        assert_eq!(story_overflow(&mixed, 2), [mixed[3].id, mixed[4].id]);
     }
 
     fn known(usage: u32, total: u32, read_at: Instant) -> Option<KnownQuota> {

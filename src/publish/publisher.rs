@@ -33,6 +33,8 @@ pub struct Settings {
     pub video_poll_interval: Duration,
     /// Reels: bytes per upload request; a cut connection costs at most this much again.
     pub upload_chunk_bytes: usize,
+    /// JPEG quality for Stories made from waiting photos (quota policy `story`).
+    pub quality: u8,
 }
 
 impl From<&crate::config::Config> for Settings {
@@ -47,6 +49,7 @@ impl From<&crate::config::Config> for Settings {
             quota_policy: c.publish.quota_policy,
             video_poll_interval: Duration::from_millis(c.publish.video_poll_interval_ms),
             upload_chunk_bytes: c.publish.upload_chunk_bytes as usize,
+            quality: c.image.quality,
         }
     }
 }
@@ -217,7 +220,7 @@ impl Publisher {
         };
         let pending: Vec<Job> = jobs.into_iter().filter(|j| j.state.is_pending()).collect();
         self.status.send_modify(|s| s.waiting = pending.len());
-        if self.combine_over_quota(&pending).await {
+        if self.combine_over_quota(&pending).await || self.overflow_to_stories(&pending).await {
             // The queue changed: look at it again.
             return None;
         }
@@ -272,7 +275,7 @@ impl Publisher {
             if action == Action::Nothing {
                 return Ok(None);
             }
-            if let Err(hold) = self.gate.check(&action).await {
+            if let Err(hold) = self.gate.check(&action, &job.kind).await {
                 info!(job = %job.id, reason = %hold.reason, wait_secs = hold.wait.as_secs(), "publishing waits; capture goes on");
                 self.status.send_modify(|s| s.screen = hold.screen.clone());
                 return Err((job, Some(hold.wait)));
@@ -396,6 +399,37 @@ impl Publisher {
                 false
             }
         }
+    }
+
+    /// Quota policy `story`: the waiting photos the quota has no room for today are posted
+    /// as Stories instead. True when the queue changed.
+    async fn overflow_to_stories(&self, pending: &[Job]) -> bool {
+        if self.settings.quota_policy != crate::config::QuotaPolicy::Story {
+            return false;
+        }
+        let Some(left) = self.gate.info().posts_left else {
+            return false;
+        };
+        let ids = super::gate::story_overflow(pending, left);
+        if ids.is_empty() {
+            return false;
+        }
+        let quality = self.settings.quality;
+        let turned = self
+            .store
+            .blocking(move |s| crate::queue_ops::turn_into_stories(s, &ids, quality))
+            .await;
+        for (id, result) in &turned {
+            match result {
+                Ok(job) => {
+                    info!(job = %id, posts_left = left, width = job.blob.width, height = job.blob.height, "no feed post left today for this photo: it goes to Stories instead")
+                }
+                Err(e) => {
+                    warn!(job = %id, error = %e, "could not turn this photo into a Story; it waits for a feed post")
+                }
+            }
+        }
+        turned.iter().any(|(_, r)| r.is_ok())
     }
 
     /// A container whose id cannot be recorded is wasted, and the retry would make another
@@ -559,7 +593,7 @@ impl Publisher {
                     .await?;
                 failpoint::hit("publish.intent-persisted");
                 let media_id = self.graph.publish(container_id).await?;
-                self.gate.published();
+                self.gate.published(&job.kind);
                 failpoint::hit("publish.response-received");
                 info!(job = %job.id, media = %media_id, "published");
                 let permalink = self.permalink(&job.id, &media_id).await;

@@ -559,6 +559,7 @@ mod tests {
             user_id: "1784".into(),
             token: "tok".into(),
             quota_total: 100,
+            stories_in_quota: true,
             polls_until_finished: 0,
             container_ttl: Duration::from_secs(86400),
             token_age: Duration::ZERO,

@@ -184,6 +184,8 @@ pub struct StateConfig {
     pub user_id: String,
     pub token: String,
     pub quota_total: u32,
+    /// Published Stories count against `quota_total`.
+    pub stories_in_quota: bool,
     pub polls_until_finished: u32,
     pub container_ttl: Duration,
     /// How old the initial token is when the simulator starts.
@@ -719,7 +721,8 @@ impl SimState {
                 ("VIDEO", "REELS", vec![video])
             }
         };
-        if self.quota_usage(now) >= self.config.quota_total {
+        let counts = product_type != "STORY" || self.config.stories_in_quota;
+        if counts && self.quota_usage(now) >= self.config.quota_total {
             self.quota_refusals += 1;
             return Err(GraphError::quota_reached());
         }
@@ -739,7 +742,9 @@ impl SimState {
         if let Some(c) = self.containers.get_mut(&container_id) {
             c.published_as = Some(media_id);
         }
-        self.publish_times.push_back(now);
+        if counts {
+            self.publish_times.push_back(now);
+        }
         // A carousel publishes each of its images once.
         for image in images {
             *self.publishes_by_image.entry(image.sha256).or_insert(0) += 1;
@@ -915,6 +920,7 @@ mod tests {
             user_id: "1784".into(),
             token: "tok".into(),
             quota_total,
+            stories_in_quota: true,
             polls_until_finished: polls,
             container_ttl: DAY,
             token_age: Duration::ZERO,

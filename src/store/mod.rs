@@ -82,6 +82,8 @@ pub enum StoreError {
     AlreadyPublished(Uuid),
     #[error("cannot combine these photos into a carousel: {0}")]
     CannotCombine(String),
+    #[error("cannot make a Story of job {id}: {why}")]
+    CannotMakeStory { id: Uuid, why: String },
 }
 
 impl StoreError {
@@ -306,6 +308,70 @@ impl Store {
         self.inner.blobs.write_sidecar(&job)?;
         self.inner.jobs.put(&job)?;
         Ok(job)
+    }
+
+    /// Quota policy `story`: a waiting feed photo is posted as a Story instead. The job keeps
+    /// its id and becomes a Story in one record write, so it is posted once, as one or the
+    /// other. Only photos with no container yet; the photo as taken stays on disk beside the
+    /// Story copy (`<id>.2.jpg`).
+    pub fn turn_into_story(&self, id: Uuid, story: NewFile<'_>) -> Result<Job, StoreError> {
+        let mut job = self.get(id)?;
+        if !job.kind.is_photo()
+            || !matches!(job.state, JobState::Captured | JobState::Staged { .. })
+        {
+            return Err(StoreError::CannotMakeStory {
+                id,
+                why: format!(
+                    "it is a {} in state {}; only feed photos with no container yet can go to \
+                     Stories instead",
+                    job.kind.name(),
+                    job.state.name()
+                ),
+            });
+        }
+        self.check_space(story.bytes.len() as u64)?;
+        let file = BlobDir::item_file_name(id, 1, story.ext);
+        self.inner.blobs.write_bytes(&file, story.bytes)?;
+        job.blob = BlobDir::describe_bytes(file, story.bytes, story.width, story.height);
+        job.kind = PostKind::Story {
+            of: None,
+            overflow: true,
+        };
+        // Stories have no caption and take no comments; a staged feed photo is not the Story.
+        job.caption.clear();
+        job.first_comment = None;
+        job.state = JobState::Captured;
+        // The sidecar first, so a queue rebuilt from the photo files agrees with the record.
+        self.inner.blobs.write_sidecar(&job)?;
+        failpoint::hit("story.sidecar-written");
+        self.inner.jobs.put(&job)?;
+        Ok(job)
+    }
+
+    /// `postbooth queue story ID`: a Story copy of a saved photo, as its own job with its own
+    /// exactly-once record. Each photo gets at most one Story this way.
+    pub fn add_story_of(&self, of: Uuid, story: NewFile<'_>) -> Result<Job, StoreError> {
+        let refuse = |why: String| Err(StoreError::CannotMakeStory { id: of, why });
+        let photo = self.get(of)?;
+        if matches!(photo.kind, PostKind::Story { .. } | PostKind::Reel) {
+            return refuse(format!("it is a {}, not a photo", photo.kind.name()));
+        }
+        if let Some(existing) = self
+            .jobs()?
+            .into_iter()
+            .find(|j| matches!(j.kind, PostKind::Story { of: Some(source), .. } if source == of))
+        {
+            return refuse(format!("it already has one (job {})", existing.id));
+        }
+        self.save_job(NewJob {
+            files: vec![story],
+            caption: String::new(),
+            kind: PostKind::Story {
+                of: Some(of),
+                overflow: false,
+            },
+            first_comment: None,
+        })
     }
 
     pub fn root(&self) -> &Path {

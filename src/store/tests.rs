@@ -318,3 +318,108 @@ fn only_waiting_same_size_photos_combine() {
     assert!(e.to_string().contains("crop"), "{e}");
     assert_eq!(store.jobs().unwrap().len(), 4, "nothing changed");
 }
+
+/// Quota policy `story`: the photo job becomes its own Story in one record write; the photo
+/// as taken stays on disk under the same id, so reopening adopts nothing and the job stays one
+/// Story (posted once, as that).
+#[test]
+fn a_waiting_photo_turned_into_a_story_stays_one_job_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    let photo = store.save_photo(&jpeg(), 400, 400, "hello".into()).unwrap();
+    let story_bytes = b"a story jpeg".to_vec();
+    let story = store
+        .turn_into_story(photo.id, NewFile::jpeg(&story_bytes, 1080, 1920))
+        .unwrap();
+    assert_eq!(story.id, photo.id);
+    assert_eq!(
+        story.kind,
+        PostKind::Story {
+            of: None,
+            overflow: true
+        }
+    );
+    assert_eq!(story.caption, "", "Stories have no caption");
+    assert_ne!(story.blob.sha256, photo.blob.sha256);
+    assert!(
+        store.blob_path(&photo.blob).is_file(),
+        "the photo as taken is kept"
+    );
+    assert_eq!(
+        std::fs::read(store.photo_path(&story)).unwrap(),
+        story_bytes
+    );
+    drop(store);
+
+    let (store, report) = open(dir.path());
+    assert!(report.adopted.is_empty(), "{report:?}");
+    let jobs = store.jobs().unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0], story);
+    // Once a Story it cannot be turned again, nor can a photo that has a container.
+    let err = store
+        .turn_into_story(photo.id, NewFile::jpeg(&story_bytes, 1080, 1920))
+        .unwrap_err();
+    assert!(err.to_string().contains("only feed photos"), "{err}");
+    let mut posting = store.save_photo(&jpeg(), 400, 400, "x".into()).unwrap();
+    posting.state = JobState::Ready {
+        key: "k".into(),
+        container_id: "c".into(),
+    };
+    store.update(&posting).unwrap();
+    assert!(store
+        .turn_into_story(posting.id, NewFile::jpeg(&story_bytes, 1080, 1920))
+        .is_err());
+}
+
+/// The sidecar is the record a queue rebuilt after a power cut starts from: it must say Story
+/// too, or a rebuilt queue would post the photo to the feed as well.
+#[test]
+fn a_queue_rebuilt_from_sidecars_keeps_the_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    let photo = store.save_photo(&jpeg(), 400, 400, "hello".into()).unwrap();
+    let story = store
+        .turn_into_story(photo.id, NewFile::jpeg(b"story", 1080, 1920))
+        .unwrap();
+    drop(store);
+    std::fs::remove_dir_all(dir.path().join("queue")).unwrap();
+    let (store, report) = open(dir.path());
+    assert_eq!(report.adopted, [photo.id]);
+    assert_eq!(store.jobs().unwrap(), [story]);
+}
+
+#[test]
+fn a_chosen_photo_gets_one_story_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    let photo = store.save_photo(&jpeg(), 400, 400, "hello".into()).unwrap();
+    let story = store
+        .add_story_of(photo.id, NewFile::jpeg(b"story", 1080, 1920))
+        .unwrap();
+    assert_ne!(story.id, photo.id);
+    assert_eq!(
+        story.kind,
+        PostKind::Story {
+            of: Some(photo.id),
+            overflow: false
+        }
+    );
+    assert_eq!(
+        store.get(photo.id).unwrap(),
+        photo,
+        "the photo is untouched"
+    );
+    let twice = store
+        .add_story_of(photo.id, NewFile::jpeg(b"story", 1080, 1920))
+        .unwrap_err();
+    assert!(twice.to_string().contains("already has one"), "{twice}");
+    let of_story = store
+        .add_story_of(story.id, NewFile::jpeg(b"story", 1080, 1920))
+        .unwrap_err();
+    assert!(of_story.to_string().contains("not a photo"), "{of_story}");
+    assert!(matches!(
+        store.add_story_of(uuid::Uuid::nil(), NewFile::jpeg(b"s", 1, 1)),
+        Err(StoreError::NotFound(_))
+    ));
+}
