@@ -336,24 +336,24 @@ fn each_photo_once_as_feed_or_story(
     (feed, stories)
 }
 
-/// Quota policy `story` where Stories do not use up feed posts: of 16 photos with 10 posts
-/// left, the oldest 10 go to the feed and the other 6 to Stories, at once, each exactly once,
-/// and no publish is refused.
+/// The same 60 photos with a quota of 25 under `story`, where Stories do not use up feed
+/// posts: the oldest 25 go to the feed and the other 35 to Stories, at once, each exactly
+/// once, and no publish is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn story_policy_posts_the_overflow_to_stories_at_once() {
+async fn sixty_photos_with_quota_25_story_posts_25_to_the_feed_and_35_to_stories() {
     let sim = Simulator::start(SimOptions {
-        quota_total: 10,
+        quota_total: 25,
         stories_in_quota: false,
         ..SimOptions::default()
     })
     .await
     .unwrap();
-    let (saved, jobs) = story_policy_run(&sim, 16, &[]).await;
+    let (saved, jobs) = story_policy_run(&sim, 60, &[]).await;
     let (feed, stories) = each_photo_once_as_feed_or_story(&sim, &saved, &jobs);
-    println!("story policy: 16 photos, quota 10: {feed} feed posts, {stories} Stories");
-    assert_eq!((feed, stories), (10, 6));
+    println!("story policy: 60 photos, quota 25: {feed} feed posts, {stories} Stories");
+    assert_eq!((feed, stories), (25, 35));
     // The oldest keep their feed post.
-    assert!(saved[..10]
+    assert!(saved[..25]
         .iter()
         .all(|p| jobs.iter().any(|j| j.id == p.id && j.kind.is_photo())));
     assert_eq!(sim.quota_refusals(), 0);
