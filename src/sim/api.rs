@@ -552,20 +552,19 @@ fn project(full: Value, fields: Option<Vec<&str>>, default: &[&str]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::state::StateConfig;
+    use crate::sim::SimOptions;
 
     fn state() -> SimState {
-        SimState::new(StateConfig {
+        SimState::new(SimOptions {
             user_id: "1784".into(),
             token: "tok".into(),
-            quota_total: 100,
-            stories_in_quota: true,
             polls_until_finished: 0,
             container_ttl: Duration::from_secs(86400),
             token_age: Duration::ZERO,
             calls_per_hour: 200,
             app_id: "app".into(),
             app_secret: "secret".into(),
+            ..SimOptions::default()
         })
     }
 

@@ -32,7 +32,7 @@ pub use faults::{Fault, FaultPlan};
 pub use state::{SimComment, SimImage, SimMedia, SimMetrics};
 
 use faults::FaultPicker;
-use state::{SimState, StateConfig};
+use state::SimState;
 
 /// How a simulator behaves. `Default` is a healthy account on an ephemeral loopback port.
 #[derive(Clone, Debug)]
@@ -123,19 +123,8 @@ impl Simulator {
             .build()
             .map_err(std::io::Error::other)?;
         let shared = Arc::new(Shared {
-            state: Mutex::new(SimState::new(StateConfig {
-                user_id: opts.user_id,
-                token: opts.token,
-                quota_total: opts.quota_total,
-                stories_in_quota: opts.stories_in_quota,
-                polls_until_finished: opts.polls_until_finished,
-                container_ttl: opts.container_ttl,
-                token_age: opts.token_age,
-                calls_per_hour: opts.calls_per_hour,
-                app_id: opts.app_id,
-                app_secret: opts.app_secret,
-            })),
-            faults: Mutex::new(FaultPicker::new(opts.faults)),
+            faults: Mutex::new(FaultPicker::new(opts.faults.clone())),
+            state: Mutex::new(SimState::new(opts)),
             http,
             upload_base: format!("http://{addr}"),
         });

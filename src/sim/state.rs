@@ -7,6 +7,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::error::GraphError;
+use super::SimOptions;
 
 pub const CAPTION_MAX_CHARS: usize = 2200;
 pub const CONTAINERS_PER_DAY: usize = 400;
@@ -180,24 +181,6 @@ pub enum NodeKind {
 }
 
 #[derive(Clone, Debug)]
-pub struct StateConfig {
-    pub user_id: String,
-    pub token: String,
-    pub quota_total: u32,
-    /// Published Stories count against `quota_total`.
-    pub stories_in_quota: bool,
-    pub polls_until_finished: u32,
-    pub container_ttl: Duration,
-    /// How old the initial token is when the simulator starts.
-    pub token_age: Duration,
-    /// Calls per rolling hour that count as 100 % in the usage headers.
-    pub calls_per_hour: u32,
-    /// Facebook Login app credentials accepted by `oauth/access_token`.
-    pub app_id: String,
-    pub app_secret: String,
-}
-
-#[derive(Clone, Debug)]
 struct Container {
     kind: ContainerKind,
     caption: String,
@@ -209,7 +192,8 @@ struct Container {
 
 #[derive(Debug)]
 pub struct SimState {
-    config: StateConfig,
+    /// The account as the simulator was started (the token changes on refresh).
+    config: SimOptions,
     /// Added to the real clock: tests walk the simulated account through days in a second.
     clock_offset: Duration,
     /// When `config.token` was issued.
@@ -246,7 +230,7 @@ pub struct SimState {
 }
 
 impl SimState {
-    pub fn new(config: StateConfig) -> Self {
+    pub fn new(config: SimOptions) -> Self {
         let token_issued_at = OffsetDateTime::now_utc() - config.token_age;
         SimState {
             config,
@@ -916,17 +900,17 @@ mod tests {
     const T0: OffsetDateTime = datetime!(2026-11-27 11:00:00 UTC);
 
     fn state(quota_total: u32, polls: u32) -> SimState {
-        SimState::new(StateConfig {
+        SimState::new(SimOptions {
             user_id: "1784".into(),
             token: "tok".into(),
             quota_total,
-            stories_in_quota: true,
             polls_until_finished: polls,
             container_ttl: DAY,
             token_age: Duration::ZERO,
             calls_per_hour: 200,
             app_id: "app".into(),
             app_secret: "secret".into(),
+            ..SimOptions::default()
         })
     }
 
