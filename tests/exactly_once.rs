@@ -1,7 +1,7 @@
 //! The daemon in-process against the simulator with every fault kind: every saved photo is
 //! published exactly once, none lost.
 
-use crate::helper::{eventually, setup};
+use crate::helper::{all_done, eventually, setup};
 use postbooth::daemon::Daemon;
 use postbooth::sim::{Fault, FaultPlan, SimOptions, Simulator};
 use postbooth::ui::Screen;
@@ -28,17 +28,7 @@ async fn every_fault_kind_and_still_every_photo_posted_exactly_once() {
     for _ in 0..8 {
         saved.push(daemon.shoot().await.unwrap());
     }
-    let store = daemon.store.clone();
-    let jobs = eventually(Duration::from_secs(240), "all photos posted", || {
-        let store = store.clone();
-        async move {
-            let jobs = store.blocking(|s| s.jobs()).await.unwrap();
-            jobs.iter()
-                .all(|j| j.state.name() == "Done")
-                .then_some(jobs)
-        }
-    })
-    .await;
+    let jobs = all_done(&daemon, Duration::from_secs(240)).await;
     daemon.stop().await;
 
     let injected = sim.faults_injected();
@@ -89,15 +79,7 @@ async fn revoked_token_pauses_publishing_keeps_capturing_and_resumes() {
     // The operator fixes the token: Instagram accepts the booth's token again.
     sim.set_token("sim-token");
     daemon.wake_publisher();
-    let store = daemon.store.clone();
-    eventually(Duration::from_secs(60), "both posted after re-auth", || {
-        let store = store.clone();
-        async move {
-            let jobs = store.blocking(|s| s.jobs()).await.unwrap();
-            jobs.iter().all(|j| j.state.name() == "Done").then_some(())
-        }
-    })
-    .await;
+    all_done(&daemon, Duration::from_secs(60)).await;
     daemon.stop().await;
     let publishes = sim.publishes_by_image();
     assert_eq!(publishes.get(&first.blob.sha256), Some(&1));

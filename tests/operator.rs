@@ -17,15 +17,7 @@ async fn posted_two(sim: &Simulator, s: &Booth) -> Vec<String> {
         (sim.media().len() == 2).then_some(())
     })
     .await;
-    let store = daemon.store.clone();
-    eventually(Duration::from_secs(30), "both done", || {
-        let store = store.clone();
-        async move {
-            let jobs = store.blocking(|s| s.jobs()).await.unwrap();
-            jobs.iter().all(|j| j.state.name() == "Done").then_some(())
-        }
-    })
-    .await;
+    all_done(&daemon, Duration::from_secs(30)).await;
     daemon.stop().await;
     sim.media().into_iter().map(|m| m.id).collect()
 }

@@ -163,15 +163,7 @@ async fn sixty_photos_with_quota_25_wait_posts_25_and_resumes_when_the_window_sl
         );
         sim.advance_clock(DAY + Duration::from_secs(60));
     }
-    let store = daemon.store.clone();
-    eventually(Duration::from_secs(180), "all 60 posted", || {
-        let store = store.clone();
-        async move {
-            let jobs = store.blocking(|s| s.jobs()).await.unwrap();
-            jobs.iter().all(|j| j.state.name() == "Done").then_some(())
-        }
-    })
-    .await;
+    all_done(&daemon, Duration::from_secs(180)).await;
     let info = publishing_info(&socket).await;
     assert_eq!(info.posts_left, Some(15));
     daemon.stop().await;
@@ -278,17 +270,7 @@ async fn story_policy_run(
     }
     daemon.stop().await;
     let daemon = Daemon::start(s.config()).await.unwrap();
-    let store = daemon.store.clone();
-    let jobs = eventually(Duration::from_secs(240), "every job Done", || {
-        let store = store.clone();
-        async move {
-            let jobs = store.blocking(|s| s.jobs()).await.unwrap();
-            jobs.iter()
-                .all(|j| j.state.name() == "Done")
-                .then_some(jobs)
-        }
-    })
-    .await;
+    let jobs = all_done(&daemon, Duration::from_secs(240)).await;
     let out = s.postbooth(&["queue", "list"]);
     assert!(out.stdout.contains("  story "), "{}", out.both());
     daemon.stop().await;

@@ -2,7 +2,7 @@
 //! one post), the first comment, Stories and Reels. Crash tests stop the real binary at the
 //! new fail points and check that nothing is posted twice and nothing is left behind.
 
-use crate::helper::{answers, eventually, setup_with, Booth};
+use crate::helper::{all_done, answers, eventually, setup_with, Booth};
 use postbooth::control::{self, Request};
 use postbooth::daemon::Daemon;
 use postbooth::job::{CommentState, Job, PostKind};
@@ -10,19 +10,6 @@ use postbooth::sim::{SimOptions, Simulator};
 use std::time::Duration;
 
 const SETTLE: Duration = Duration::from_secs(120);
-
-/// Waits until every job in the store is `Done`, and returns them.
-async fn all_done(daemon: &Daemon) -> Vec<Job> {
-    let store = daemon.store.clone();
-    eventually(SETTLE, "every job Done", || {
-        let store = store.clone();
-        async move {
-            let jobs = store.blocking(|s| s.jobs()).await.unwrap();
-            (!jobs.is_empty() && jobs.iter().all(|j| j.state.name() == "Done")).then_some(jobs)
-        }
-    })
-    .await
-}
 
 fn carousel_booth(sim: &Simulator, shots: &str, extra: &[(&str, &str, &str)]) -> Booth {
     let mut keys = vec![
@@ -43,7 +30,7 @@ async fn one_press_makes_one_carousel_of_same_size_photos_posted_once() {
         panic!("carousel mode saved a {:?}", job.kind)
     };
     assert_eq!(items.len(), 3);
-    let jobs = all_done(&daemon).await;
+    let jobs = all_done(&daemon, SETTLE).await;
     daemon.stop().await;
 
     assert_eq!(jobs.len(), 1, "one press, one job");
@@ -199,7 +186,7 @@ async fn the_first_comment_is_posted_once_under_each_post() {
     let daemon = Daemon::start(s.config()).await.unwrap();
     let a = daemon.shoot().await.unwrap();
     let b = daemon.shoot().await.unwrap();
-    let jobs = all_done(&daemon).await;
+    let jobs = all_done(&daemon, SETTLE).await;
     daemon.stop().await;
     let comments = sim.comments();
     assert_eq!(comments.len(), 2, "{comments:?}");
@@ -256,7 +243,7 @@ async fn a_comment_instagram_refuses_is_given_up_and_the_photo_stays_posted_once
     );
     let daemon = Daemon::start(s.config()).await.unwrap();
     let job = daemon.shoot().await.unwrap();
-    let jobs = all_done(&daemon).await;
+    let jobs = all_done(&daemon, SETTLE).await;
     daemon.stop().await;
     assert!(sim.comments().is_empty());
     assert_eq!(sim.publishes_by_image().get(&job.blob.sha256), Some(&1));
@@ -296,13 +283,13 @@ async fn queue_story_posts_only_the_chosen_photos_to_stories_once() {
     let again = s.postbooth(&["queue", "story", &id]);
     assert!(!again.status.success(), "{}", again.both());
     assert!(again.stderr.contains("already has one"), "{}", again.both());
-    let jobs = all_done(&daemon).await;
+    let jobs = all_done(&daemon, SETTLE).await;
     daemon.stop().await;
     // The booth is stopped: the pick goes straight into the store and is posted on start.
     let late = daemon_less_pick(&s, &other.id.to_string());
     assert!(late.status.success(), "{}", late.both());
     let daemon = Daemon::start(s.config()).await.unwrap();
-    let jobs_after = all_done(&daemon).await;
+    let jobs_after = all_done(&daemon, SETTLE).await;
     daemon.stop().await;
     assert_eq!(jobs.len(), 3, "two photos and one Story: {jobs:?}");
     assert_eq!(jobs_after.len(), 4);
@@ -345,7 +332,7 @@ async fn also_story_posts_a_9_by_16_copy_as_its_own_job_once() {
     let s = setup_with(&sim.base_url(), &[("instagram", "also_story", "true")]);
     let daemon = Daemon::start(s.config()).await.unwrap();
     let photo = daemon.shoot().await.unwrap();
-    let jobs = all_done(&daemon).await;
+    let jobs = all_done(&daemon, SETTLE).await;
     daemon.stop().await;
     assert_eq!(jobs.len(), 2, "the photo and its story: {jobs:?}");
     let story = jobs.iter().find(|j| j.id != photo.id).unwrap();
@@ -422,7 +409,7 @@ async fn waiting_photos_combined_into_a_carousel_are_posted_once_as_one_post() {
     .unwrap();
     sim.set_token("sim-token");
     let daemon = Daemon::start(s.config()).await.unwrap();
-    let jobs = all_done(&daemon).await;
+    let jobs = all_done(&daemon, SETTLE).await;
     daemon.stop().await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].id, carousel.id);
@@ -472,7 +459,7 @@ async fn a_reel_upload_cut_at_random_offsets_resumes_and_posts_once() {
     sim.cut_uploads_at(cuts.clone());
 
     let daemon = Daemon::start(s.config()).await.unwrap();
-    let jobs = all_done(&daemon).await;
+    let jobs = all_done(&daemon, SETTLE).await;
     daemon.stop().await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].kind, PostKind::Reel);

@@ -452,3 +452,20 @@ pub async fn answers(socket: &Path) -> bool {
         Ok(Some(_))
     )
 }
+
+/// Waits (up to `within`) until an in-process daemon's store holds jobs and every one is
+/// `Done`, and returns them.
+pub async fn all_done(
+    daemon: &postbooth::daemon::Daemon,
+    within: Duration,
+) -> Vec<postbooth::job::Job> {
+    let store = daemon.store.clone();
+    eventually(within, "every job Done", || {
+        let store = store.clone();
+        async move {
+            let jobs = store.blocking(|s| s.jobs()).await.unwrap();
+            (!jobs.is_empty() && jobs.iter().all(|j| j.state.name() == "Done")).then_some(jobs)
+        }
+    })
+    .await
+}
