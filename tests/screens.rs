@@ -122,7 +122,8 @@ fn every_screen_is_distinct() {
 /// pixel, the countdown and the "Posted" screen with the QR code of the permalink it reports.
 #[test]
 fn the_demo_draws_the_real_screens_with_the_posts_qr_code() {
-    let mut cmd = std::process::Command::new(crate::helper::BIN);
+    // Through the test runner (qemu for an ARM build), like every other run of the binary.
+    let mut cmd = crate::helper::postbooth_command();
     cmd.args(["demo", "--shots", "1", "--screens"]);
     crate::helper::without_proxies(&mut cmd);
     let out = crate::helper::run_to_end(cmd);
