@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShootError {
@@ -162,9 +162,7 @@ impl Shooter {
     /// One compliant JPEG from the camera; a carousel's later shots take the first one's size.
     fn capture_one(&self, size: Option<(u32, u32)>) -> Result<CompliantJpeg, ShootError> {
         let mut camera = self.camera.lock().expect("camera lock");
-        let frame = camera.capture()?;
-        let mut jpeg = encode::make_compliant(&frame, &self.encode)?;
-        drop(frame);
+        let mut jpeg = photo_from_camera(camera.as_mut(), &self.encode)?;
         if let Some((w, h)) = size {
             jpeg = variants::same_size(jpeg, w, h, self.encode.quality)?;
         }
@@ -261,6 +259,34 @@ impl Shooter {
     }
 }
 
+/// A compliant JPEG from the camera's next frame. A frame that cannot be decoded (an MJPEG
+/// frame cut short or damaged on the USB cable) is rejected (a folder camera moves the file to
+/// `rejected/`, so it does not block the folder) and, for a streaming camera, the next frame is
+/// taken, up to [`Camera::frame_retries`] times. A damaged frame never becomes a photo.
+pub fn photo_from_camera(
+    camera: &mut dyn Camera,
+    opts: &EncodeOptions,
+) -> Result<CompliantJpeg, ShootError> {
+    let mut retries = camera.frame_retries();
+    loop {
+        let frame = camera.capture()?;
+        match encode::make_compliant(&frame, opts) {
+            Ok(jpeg) => return Ok(jpeg),
+            Err(EncodeError::Decode(why)) => {
+                if let Err(e) = camera.reject() {
+                    error!(error = %e, "could not move the unreadable image aside");
+                }
+                if retries == 0 {
+                    return Err(EncodeError::Decode(why).into());
+                }
+                retries -= 1;
+                warn!(error = %why, retries_left = retries, "damaged frame dropped, taking the next one");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Caption placeholder values for photo number `n`, in the booth's local time.
 pub fn caption_values(n: u64, event: &str, location: &str) -> CaptionValues {
     let now = crate::clock::now();
@@ -270,5 +296,102 @@ pub fn caption_values(n: u64, event: &str, location: &str) -> CaptionValues {
         n,
         event: event.to_string(),
         location: location.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::capture::Frame;
+    use std::collections::VecDeque;
+
+    /// Hands out scripted frames and counts rejections.
+    struct Script {
+        frames: VecDeque<Frame>,
+        retries: u32,
+        rejected: u32,
+    }
+
+    impl Camera for Script {
+        fn capture(&mut self) -> Result<Frame, CaptureError> {
+            self.frames.pop_front().ok_or(CaptureError::Missing {
+                what: "the scripted camera".into(),
+                fix: "no frames left".into(),
+            })
+        }
+        fn commit(&mut self) -> Result<(), CaptureError> {
+            Ok(())
+        }
+        fn reject(&mut self) -> Result<(), CaptureError> {
+            self.rejected += 1;
+            Ok(())
+        }
+        fn frame_retries(&self) -> u32 {
+            self.retries
+        }
+        fn describe(&self) -> String {
+            "script".into()
+        }
+    }
+
+    fn good() -> Vec<u8> {
+        let img = image::RgbImage::from_fn(480, 360, |x, y| image::Rgb([x as u8, y as u8, 90]));
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&img)
+            .unwrap();
+        out
+    }
+
+    /// A packet lost in the middle of the scan: still SOI..EOI, decodes without error.
+    fn damaged() -> Vec<u8> {
+        let g = good();
+        let mid = g.len() / 2;
+        [&g[..mid], &g[mid + 300..]].concat()
+    }
+
+    #[test]
+    fn damaged_frames_are_dropped_and_the_next_one_taken() {
+        let mut cam = Script {
+            frames: [damaged(), good()[..1000].to_vec(), good(), damaged()]
+                .map(Frame::Encoded)
+                .into(),
+            retries: 3,
+            rejected: 0,
+        };
+        let jpeg = photo_from_camera(&mut cam, &EncodeOptions::default()).unwrap();
+        assert_eq!((jpeg.width, jpeg.height), (480, 360));
+        assert_eq!(cam.rejected, 2);
+        assert_eq!(cam.frames.len(), 1, "stopped at the first good frame");
+    }
+
+    #[test]
+    fn only_damaged_frames_give_a_clear_error() {
+        let mut cam = Script {
+            frames: std::iter::repeat_with(|| Frame::Encoded(damaged()))
+                .take(10)
+                .collect(),
+            retries: 3,
+            rejected: 0,
+        };
+        let err = photo_from_camera(&mut cam, &EncodeOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, ShootError::Encode(EncodeError::Decode(_))),
+            "{err}"
+        );
+        assert!(err.to_string().contains("corrupt"), "{err}");
+        assert_eq!(
+            (cam.rejected, cam.frames.len()),
+            (4, 6),
+            "1 try + 3 retries"
+        );
+        // A folder camera (no retries): the file is rejected once, the press fails.
+        let mut folder = Script {
+            frames: [damaged(), good()].map(Frame::Encoded).into(),
+            retries: 0,
+            rejected: 0,
+        };
+        assert!(photo_from_camera(&mut folder, &EncodeOptions::default()).is_err());
+        assert_eq!((folder.rejected, folder.frames.len()), (1, 1));
     }
 }

@@ -50,7 +50,20 @@ pub fn decode(
                 "the JPEG data is cut short (no end-of-image marker); for a camera, take the next frame",
             ));
         }
-        decode_jpeg(bytes, plan)
+        // Bit errors inside the scan decode to garbage without an error from either decoder,
+        // so the scan is walked on its own (on a second core, while the decoder works).
+        let (checked, decoded) = std::thread::scope(|s| {
+            let check = s.spawn(|| super::scan::check(bytes));
+            let decoded = decode_jpeg(bytes, plan);
+            (check.join(), decoded)
+        });
+        match checked {
+            Ok(Ok(())) => decoded,
+            Ok(Err(e)) => Err(err(format!(
+                "the JPEG data is corrupt ({e}); for a camera, take the next frame"
+            ))),
+            Err(_) => Err(err("checking the JPEG data failed")),
+        }
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         decode_png(bytes, plan)
     } else if bytes.is_empty() {

@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+/// Frames taken after one that cannot be decoded, before the press fails.
+pub const FRAME_RETRIES: u32 = 3;
+
 /// Called on the grabber thread whenever the camera goes missing or comes back.
 pub type HealthHook = Box<dyn Fn(&Health) + Send>;
 
@@ -132,6 +135,12 @@ impl Camera for LiveCamera {
 
     fn commit(&mut self) -> Result<(), CaptureError> {
         Ok(())
+    }
+
+    /// A damaged MJPEG frame is followed by a good one 33 ms later at 30 fps; four bad frames
+    /// in a row is a cable or camera problem worth showing.
+    fn frame_retries(&self) -> u32 {
+        FRAME_RETRIES
     }
 
     fn describe(&self) -> String {
