@@ -2,7 +2,7 @@
 //! network, so the booth keeps taking photos with no connection at all.
 
 use crate::job::{Job, PostKind};
-use crate::pipeline::capture::{Camera, CaptureError};
+use crate::pipeline::capture::{Camera, CaptureError, Frame};
 use crate::pipeline::encode::{self, CompliantJpeg, EncodeError, EncodeOptions};
 use crate::pipeline::variants;
 use crate::publish::caption::{self, CaptionValues};
@@ -126,6 +126,8 @@ impl Shooter {
 
     async fn take(self: &Arc<Self>) -> Result<Job, ShootError> {
         let mut shots: Vec<CompliantJpeg> = Vec::new();
+        // The first shot's camera frame, kept for its Story copy (made after the photo is saved).
+        let mut story_frame: Option<Frame> = None;
         for shot in 0..self.shots {
             if shot > 0 {
                 self.countdown(shot as usize + 1).await;
@@ -134,13 +136,16 @@ impl Shooter {
             let this = Arc::clone(self);
             let size = shots.first().map(|j| (j.width, j.height));
             // Runs to the end even if the caller goes away: a save is never left half done.
-            let jpeg = tokio::task::spawn_blocking(move || this.capture_one(size))
-                .await
-                .expect("shooting does not panic")?;
+            let keep_frame = self.also_story && shot == 0;
+            let (jpeg, frame) =
+                tokio::task::spawn_blocking(move || this.capture_one(size, keep_frame))
+                    .await
+                    .expect("shooting does not panic")?;
             shots.push(jpeg);
+            story_frame = story_frame.or(frame);
         }
         let this = Arc::clone(self);
-        tokio::task::spawn_blocking(move || this.save(shots))
+        tokio::task::spawn_blocking(move || this.save(shots, story_frame))
             .await
             .expect("saving does not panic")
     }
@@ -160,9 +165,15 @@ impl Shooter {
     }
 
     /// One compliant JPEG from the camera; a carousel's later shots take the first one's size.
-    fn capture_one(&self, size: Option<(u32, u32)>) -> Result<CompliantJpeg, ShootError> {
+    /// With `keep_frame`, the camera frame is returned too (for the Story copy).
+    fn capture_one(
+        &self,
+        size: Option<(u32, u32)>,
+        keep_frame: bool,
+    ) -> Result<(CompliantJpeg, Option<Frame>), ShootError> {
         let mut camera = self.camera.lock().expect("camera lock");
-        let mut jpeg = photo_from_camera(camera.as_mut(), &self.encode)?;
+        let (mut jpeg, frame) = photo_from_camera(camera.as_mut(), &self.encode)?;
+        let frame = keep_frame.then_some(frame);
         if let Some((w, h)) = size {
             jpeg = variants::same_size(jpeg, w, h, self.encode.quality)?;
         }
@@ -174,10 +185,14 @@ impl Shooter {
                 error!(error = %e, "could not move the source image aside");
             }
         }
-        Ok(jpeg)
+        Ok((jpeg, frame))
     }
 
-    fn save(&self, shots: Vec<CompliantJpeg>) -> Result<Job, ShootError> {
+    fn save(
+        &self,
+        shots: Vec<CompliantJpeg>,
+        story_frame: Option<Frame>,
+    ) -> Result<Job, ShootError> {
         let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
         let values = caption_values(n, &self.event, &self.location);
         let caption = caption::render(&self.caption_template, &values);
@@ -215,16 +230,26 @@ impl Shooter {
         }
         if self.also_story {
             // The photo is saved whatever happens to its Story copy.
-            if let Err(e) = self.save_story(&job, &shots[0]) {
+            if let Err(e) = self.save_story(&job, &shots[0], story_frame) {
                 error!(job = %job.id, error = %e, "saved, but its Story copy could not be made");
             }
         }
         Ok(job)
     }
 
-    /// The Story copy of a photo: its own job, its own exactly-once record, no caption.
-    fn save_story(&self, of: &Job, photo: &CompliantJpeg) -> Result<Job, ShootError> {
-        let story = variants::story(&photo.bytes, self.encode.quality)?;
+    /// The Story copy of a photo: its own job, its own exactly-once record, no caption. Made
+    /// from the camera frame (a 9:16 crop of a 16:9 frame has 1.8x the pixels it would have
+    /// in the already cropped and resized feed photo), else from the saved photo.
+    fn save_story(
+        &self,
+        of: &Job,
+        photo: &CompliantJpeg,
+        frame: Option<Frame>,
+    ) -> Result<Job, ShootError> {
+        let story = match frame {
+            Some(frame) => encode::make_story(&frame, &self.encode)?,
+            None => variants::story(&photo.bytes, self.encode.quality)?,
+        };
         let job = self.store.save_job(NewJob {
             files: vec![NewFile::jpeg(&story.bytes, story.width, story.height)],
             caption: String::new(),
@@ -259,19 +284,19 @@ impl Shooter {
     }
 }
 
-/// A compliant JPEG from the camera's next frame. A frame that cannot be decoded (an MJPEG
+/// A compliant JPEG from the camera's next frame, and that frame. A frame that cannot be decoded (an MJPEG
 /// frame cut short or damaged on the USB cable) is rejected (a folder camera moves the file to
 /// `rejected/`, so it does not block the folder) and, for a streaming camera, the next frame is
 /// taken, up to [`Camera::frame_retries`] times. A damaged frame never becomes a photo.
 pub fn photo_from_camera(
     camera: &mut dyn Camera,
     opts: &EncodeOptions,
-) -> Result<CompliantJpeg, ShootError> {
+) -> Result<(CompliantJpeg, Frame), ShootError> {
     let mut retries = camera.frame_retries();
     loop {
         let frame = camera.capture()?;
         match encode::make_compliant(&frame, opts) {
-            Ok(jpeg) => return Ok(jpeg),
+            Ok(jpeg) => return Ok((jpeg, frame)),
             Err(EncodeError::Decode(why)) => {
                 if let Err(e) = camera.reject() {
                     error!(error = %e, "could not move the unreadable image aside");
@@ -302,7 +327,6 @@ pub fn caption_values(n: u64, event: &str, location: &str) -> CaptionValues {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::capture::Frame;
     use std::collections::VecDeque;
 
     /// Hands out scripted frames and counts rejections.
@@ -359,7 +383,7 @@ mod tests {
             retries: 3,
             rejected: 0,
         };
-        let jpeg = photo_from_camera(&mut cam, &EncodeOptions::default()).unwrap();
+        let (jpeg, _) = photo_from_camera(&mut cam, &EncodeOptions::default()).unwrap();
         assert_eq!((jpeg.width, jpeg.height), (480, 360));
         assert_eq!(cam.rejected, 2);
         assert_eq!(cam.frames.len(), 1, "stopped at the first good frame");

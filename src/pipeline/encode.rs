@@ -129,9 +129,17 @@ pub fn make_compliant(frame: &Frame, opts: &EncodeOptions) -> Result<CompliantJp
 }
 
 /// Makes the 1080x1920 (9:16) Stories variant: cropped or padded as `opts.fit` says; the width
-/// option does not apply.
+/// option does not apply. The overlay keeps its own aspect ratio (centred), since it was drawn
+/// for the feed's shape. A baseline JPEG within 8 MiB, like the feed photo.
 pub fn make_story(frame: &Frame, opts: &EncodeOptions) -> Result<CompliantJpeg, EncodeError> {
-    let canvas = render(frame, opts, |w, h| geometry::story_layout(w, h, opts.fit))?;
+    let plain = EncodeOptions {
+        overlay: None,
+        ..opts.clone()
+    };
+    let mut canvas = render(frame, &plain, |w, h| geometry::story_layout(w, h, opts.fit))?;
+    if let Some(overlay) = &opts.overlay {
+        overlay.apply_fitted(&mut canvas);
+    }
     let (width, height) = (canvas.width, canvas.height);
     let bytes = encode_within(&canvas, opts.quality, MAX_BYTES)?;
     Ok(CompliantJpeg {

@@ -390,8 +390,8 @@ fn whole_jpegs_pass_the_scan_check() {
         };
         Rgb([v, 255 - v, v])
     });
+    variants.push(jpeg(&extreme, jpeg_encoder::SamplingFactor::F_1_1));
     for q in [100, 50] {
-        variants.push(jpeg(&extreme, jpeg_encoder::SamplingFactor::F_1_1));
         let mut out = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, q)
             .encode_image(&extreme)
@@ -613,6 +613,34 @@ fn story_is_1080x1920_cropped_or_padded() {
             }
         }
     }
+}
+
+/// A feed overlay (4:5, white band along its top) on the 9:16 Story keeps its shape: fitted
+/// to the width and centred (1080x1350 at y = 285), not stretched to 1080x1920.
+#[test]
+fn story_overlay_keeps_its_aspect_ratio() {
+    let mut band = image::RgbaImage::new(100, 125);
+    for y in 0..10 {
+        for x in 0..100 {
+            band.put_pixel(x, y, image::Rgba([255, 255, 255, 255]));
+        }
+    }
+    let dark = RgbImage::from_pixel(1920, 1080, Rgb([20, 30, 40]));
+    let o = EncodeOptions {
+        overlay: Some(std::sync::Arc::new(super::compose::Overlay::from_rgba(
+            band,
+        ))),
+        ..opts()
+    };
+    let img = decode(&make_story(&Frame::Rgb(dark), &o).unwrap().bytes);
+    let white = |y: u32| img.get_pixel(540, y).0.iter().all(|&c| c > 230);
+    assert!(!white(100), "nothing drawn above the fitted overlay");
+    assert!(
+        white(285 + 50),
+        "the band's top part, where a fitted overlay puts it"
+    );
+    assert!(!white(285 + 120), "the band is 108 px high on the story");
+    assert!(!white(1900));
 }
 
 #[test]
