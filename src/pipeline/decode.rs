@@ -38,9 +38,11 @@ fn err(what: impl std::fmt::Display) -> EncodeError {
 }
 
 /// Decodes a JPEG or PNG. `plan` gets the stored size and orientation and returns the smallest
-/// scale (0 < s <= 1) of the stored image that still has enough pixels for the output.
+/// scale (0 < s <= 1) of the stored image that still has enough pixels for the output. With
+/// `verify_scan`, a JPEG whose entropy-coded data is damaged is refused ([`super::scan`]).
 pub fn decode(
     bytes: &[u8],
+    verify_scan: bool,
     plan: impl FnOnce(u32, u32, Orientation) -> f64,
 ) -> Result<Decoded, EncodeError> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
@@ -49,6 +51,9 @@ pub fn decode(
             return Err(err(
                 "the JPEG data is cut short (no end-of-image marker); for a camera, take the next frame",
             ));
+        }
+        if !verify_scan {
+            return decode_jpeg(bytes, plan);
         }
         // Bit errors inside the scan decode to garbage without an error from either decoder,
         // so the scan is walked on its own (on a second core, while the decoder works).

@@ -14,6 +14,14 @@ fn opts() -> EncodeOptions {
     EncodeOptions::default()
 }
 
+/// As the booth encodes a USB camera's frames: scans walked.
+fn camera_opts() -> EncodeOptions {
+    EncodeOptions {
+        verify_scan: true,
+        ..opts()
+    }
+}
+
 /// Photo-like content: smooth colour waves, a soft vignette and some hard edges, so both
 /// resampling and JPEG blocks show if they go wrong.
 fn photo(w: u32, h: u32) -> RgbImage {
@@ -430,7 +438,7 @@ fn mjpeg_frames_with_lost_data_are_refused() {
                 }),
             ] {
                 assert!(super::encode::jpeg_is_complete(&bad), "still ends in EOI");
-                let r = make_compliant(&Frame::Encoded(bad), &opts());
+                let r = make_compliant(&Frame::Encoded(bad), &camera_opts());
                 let Err(EncodeError::Decode(m)) = r else {
                     panic!("{what} at {at} (restart {restart}): accepted")
                 };
@@ -459,7 +467,7 @@ fn mjpeg_frames_with_flipped_bits_are_mostly_refused() {
             bad[at] ^= flip;
             total += 1;
             // Through the whole pipeline: refused, or a photo (never a panic).
-            let is_refused = match make_compliant(&Frame::Encoded(bad.clone()), &opts()) {
+            let is_refused = match make_compliant(&Frame::Encoded(bad.clone()), &camera_opts()) {
                 Err(EncodeError::Decode(_)) => true,
                 Ok(_) => false,
                 Err(e) => panic!("{e}"),
