@@ -38,11 +38,9 @@ fn err(what: impl std::fmt::Display) -> EncodeError {
 }
 
 /// Decodes a JPEG or PNG. `plan` gets the stored size and orientation and returns the smallest
-/// scale (0 < s <= 1) of the stored image that still has enough pixels for the output. With
-/// `verify_scan`, a JPEG whose entropy-coded data is damaged is refused ([`super::scan`]).
+/// scale (0 < s <= 1) of the stored image that still has enough pixels for the output.
 pub fn decode(
     bytes: &[u8],
-    verify_scan: bool,
     plan: impl FnOnce(u32, u32, Orientation) -> f64,
 ) -> Result<Decoded, EncodeError> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
@@ -52,23 +50,7 @@ pub fn decode(
                 "the JPEG data is cut short (no end-of-image marker); for a camera, take the next frame",
             ));
         }
-        if !verify_scan {
-            return decode_jpeg(bytes, plan);
-        }
-        // Bit errors inside the scan decode to garbage without an error from either decoder,
-        // so the scan is walked on its own (on a second core, while the decoder works).
-        let (checked, decoded) = std::thread::scope(|s| {
-            let check = s.spawn(|| super::scan::check(bytes));
-            let decoded = decode_jpeg(bytes, plan);
-            (check.join(), decoded)
-        });
-        match checked {
-            Ok(Ok(())) => decoded,
-            Ok(Err(e)) => Err(err(format!(
-                "the JPEG data is corrupt ({e}); for a camera, take the next frame"
-            ))),
-            Err(_) => Err(err("checking the JPEG data failed")),
-        }
+        decode_jpeg(bytes, plan)
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         decode_png(bytes, plan)
     } else if bytes.is_empty() {
