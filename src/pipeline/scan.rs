@@ -18,7 +18,15 @@
 //!
 //! What it cannot see: a flipped bit that changes one coefficient's value without breaking the
 //! code stream (a small blemish in one 8x8 block), or a desync that happens to land back in
-//! step with values in range. Measured in `pipeline::tests`.
+//! step with values in range (then often a brightness shift below that point).
+//!
+//! Measured on a real photo (a 1920x1080 crop of jpeg-decoder's bench image large_image.jpg,
+//! cjpeg q90 4:2:2), 300 places in the scan per kind: 1 KiB or 3 KiB lost or zeroed: 900 of
+//! 900 refused, with or without restart markers (zune-jpeg strict: 1; jpeg-decoder: 0 without
+//! restart markers, 602 with). One flipped bit or byte: of the frames it visibly damaged (over
+//! 1000 pixels off by more than 24), 187 of 215 refused without restart markers (decoders: 1),
+//! 111 of 147 with a restart marker per MCU row (jpeg-decoder: 38), where the damage left is
+//! at most one MCU row. Tests: `pipeline::tests::mjpeg_frames_with_*`.
 
 /// Whole bytes that may follow the last block of a scan or restart interval before the
 /// marker: an encoder may pad a byte; anything more is data the walk did not use.
