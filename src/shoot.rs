@@ -57,6 +57,8 @@ pub struct Shooter {
     shots: u32,
     countdown: Duration,
     also_story: bool,
+    /// camera.verify_frames: walk a streaming camera's MJPEG frames.
+    verify_frames: bool,
     /// For videos queued through the daemon (`postbooth post --video`).
     instagram: crate::config::InstagramConfig,
     /// `{n}` in captions: photos taken by this booth, counting the ones already in the store.
@@ -89,6 +91,7 @@ impl Shooter {
             shots: config.instagram.carousel_shots.max(1),
             countdown: Duration::from_millis(config.instagram.carousel_countdown_ms),
             also_story: config.instagram.also_story,
+            verify_frames: config.camera.verify_frames,
             instagram: config.instagram.clone(),
             counter: AtomicU64::new(already_taken),
             status,
@@ -172,7 +175,8 @@ impl Shooter {
         keep_frame: bool,
     ) -> Result<(CompliantJpeg, Option<Frame>), ShootError> {
         let mut camera = self.camera.lock().expect("camera lock");
-        let (mut jpeg, frame) = photo_from_camera(camera.as_mut(), &self.encode)?;
+        let (mut jpeg, frame) =
+            photo_from_camera(camera.as_mut(), &self.encode, self.verify_frames)?;
         let frame = keep_frame.then_some(frame);
         if let Some((w, h)) = size {
             jpeg = variants::same_size(jpeg, w, h, self.encode.quality)?;
@@ -287,15 +291,18 @@ impl Shooter {
 /// A compliant JPEG from the camera's next frame, and that frame. A frame that cannot be decoded (an MJPEG
 /// frame cut short or damaged on the USB cable) is rejected (a folder camera moves the file to
 /// `rejected/`, so it does not block the folder) and, for a streaming camera, the next frame is
-/// taken, up to [`Camera::frame_retries`] times. A damaged frame never becomes a photo.
+/// taken, up to [`Camera::frame_retries`] times. With `verify_frames`, a streaming camera's
+/// JPEG frames have their coded data walked too ([`EncodeOptions::verify_scan`]), so a frame
+/// damaged on the cable never becomes a photo.
 pub fn photo_from_camera(
     camera: &mut dyn Camera,
     opts: &EncodeOptions,
+    verify_frames: bool,
 ) -> Result<(CompliantJpeg, Frame), ShootError> {
     let mut retries = camera.frame_retries();
     // A camera that streams frames over USB can deliver damaged ones: walk their scans.
     let opts = &EncodeOptions {
-        verify_scan: retries > 0,
+        verify_scan: verify_frames && retries > 0,
         ..opts.clone()
     };
     loop {
@@ -388,10 +395,18 @@ mod tests {
             retries: 3,
             rejected: 0,
         };
-        let (jpeg, _) = photo_from_camera(&mut cam, &EncodeOptions::default()).unwrap();
+        let (jpeg, _) = photo_from_camera(&mut cam, &EncodeOptions::default(), true).unwrap();
         assert_eq!((jpeg.width, jpeg.height), (480, 360));
         assert_eq!(cam.rejected, 2);
         assert_eq!(cam.frames.len(), 1, "stopped at the first good frame");
+        // camera.verify_frames = false: the damaged frame decodes (garbage and all) and is used.
+        let mut unchecked = Script {
+            frames: [damaged(), good()].map(Frame::Encoded).into(),
+            retries: 3,
+            rejected: 0,
+        };
+        photo_from_camera(&mut unchecked, &EncodeOptions::default(), false).unwrap();
+        assert_eq!((unchecked.rejected, unchecked.frames.len()), (0, 1));
     }
 
     #[test]
@@ -403,7 +418,7 @@ mod tests {
             retries: 3,
             rejected: 0,
         };
-        let err = photo_from_camera(&mut cam, &EncodeOptions::default()).unwrap_err();
+        let err = photo_from_camera(&mut cam, &EncodeOptions::default(), true).unwrap_err();
         assert!(
             matches!(err, ShootError::Encode(EncodeError::Decode(_))),
             "{err}"
@@ -420,7 +435,7 @@ mod tests {
             retries: 0,
             rejected: 0,
         };
-        assert!(photo_from_camera(&mut folder, &EncodeOptions::default()).is_err());
+        assert!(photo_from_camera(&mut folder, &EncodeOptions::default(), true).is_err());
         assert_eq!((folder.rejected, folder.frames.len()), (1, 1));
     }
 }

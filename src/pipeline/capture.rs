@@ -416,6 +416,7 @@ mod tests {
             width: 1920,
             height: 1080,
             warmup_frames: 0,
+            verify_frames: true,
         }
     }
 
