@@ -77,9 +77,11 @@ pub fn usage_headers(data: &[u8]) {
 pub fn frame_decode(data: &[u8]) {
     let _ = jpeg_is_complete(data);
     let _ = check_jpeg(data);
+    // As a USB camera's frame: the scan walker sees every input too.
     let opts = EncodeOptions {
         width: 320,
         quality: 80,
+        verify_scan: true,
         ..EncodeOptions::default()
     };
     if let Ok(jpeg) = make_compliant(&Frame::Encoded(data.to_vec()), &opts) {

@@ -349,7 +349,11 @@ fn worker(kind: &str, input: &Path, runs: u32) -> anyhow::Result<()> {
         _ => {}
     }
     let out_path = input.with_extension("out.jpg");
-    let opts = EncodeOptions::default();
+    // MJPEG frames come from a USB camera: their scans are walked, as the booth does.
+    let opts = EncodeOptions {
+        verify_scan: input.extension().is_some_and(|e| e == "mjpg"),
+        ..EncodeOptions::default()
+    };
     for _ in 0..runs {
         let start = Instant::now();
         let bytes = std::fs::read(input)?;
@@ -546,6 +550,23 @@ fn internals(dir: &Path) -> anyhow::Result<()> {
             .unwrap();
         std::hint::black_box(out);
     });
+    // What walking a camera frame's scan costs (pipeline::scan): alone, and in the whole job
+    // (on a second thread beside the decoder).
+    time("1080p MJPEG scan walk (pipeline::scan) alone", &mut || {
+        std::hint::black_box(crate::pipeline::scan::check(std::hint::black_box(&hd))).unwrap();
+    });
+    for verify_scan in [false, true] {
+        let opts = EncodeOptions {
+            verify_scan,
+            ..EncodeOptions::default()
+        };
+        time(
+            &format!("1080p MJPEG make_compliant, scan walked: {verify_scan}"),
+            &mut || {
+                std::hint::black_box(make_compliant(&Frame::Encoded(hd.clone()), &opts).unwrap());
+            },
+        );
+    }
     println!();
     Ok(())
 }

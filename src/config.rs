@@ -139,6 +139,9 @@ pub struct CameraConfig {
     pub width: u32,
     pub height: u32,
     pub warmup_frames: u32,
+    /// For "v4l2": walk each MJPEG frame's coded data and take the next frame when it is
+    /// damaged (pipeline::scan). Off only for a camera whose every frame it refuses.
+    pub verify_frames: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

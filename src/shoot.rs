@@ -2,7 +2,7 @@
 //! network, so the booth keeps taking photos with no connection at all.
 
 use crate::job::{Job, PostKind};
-use crate::pipeline::capture::{Camera, CaptureError};
+use crate::pipeline::capture::{Camera, CaptureError, Frame};
 use crate::pipeline::encode::{self, CompliantJpeg, EncodeError, EncodeOptions};
 use crate::pipeline::variants;
 use crate::publish::caption::{self, CaptionValues};
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShootError {
@@ -57,6 +57,8 @@ pub struct Shooter {
     shots: u32,
     countdown: Duration,
     also_story: bool,
+    /// camera.verify_frames: walk a streaming camera's MJPEG frames.
+    verify_frames: bool,
     /// For videos queued through the daemon (`postbooth post --video`).
     instagram: crate::config::InstagramConfig,
     /// `{n}` in captions: photos taken by this booth, counting the ones already in the store.
@@ -89,6 +91,7 @@ impl Shooter {
             shots: config.instagram.carousel_shots.max(1),
             countdown: Duration::from_millis(config.instagram.carousel_countdown_ms),
             also_story: config.instagram.also_story,
+            verify_frames: config.camera.verify_frames,
             instagram: config.instagram.clone(),
             counter: AtomicU64::new(already_taken),
             status,
@@ -126,6 +129,8 @@ impl Shooter {
 
     async fn take(self: &Arc<Self>) -> Result<Job, ShootError> {
         let mut shots: Vec<CompliantJpeg> = Vec::new();
+        // The first shot's camera frame, kept for its Story copy (made after the photo is saved).
+        let mut story_frame: Option<Frame> = None;
         for shot in 0..self.shots {
             if shot > 0 {
                 self.countdown(shot as usize + 1).await;
@@ -134,13 +139,16 @@ impl Shooter {
             let this = Arc::clone(self);
             let size = shots.first().map(|j| (j.width, j.height));
             // Runs to the end even if the caller goes away: a save is never left half done.
-            let jpeg = tokio::task::spawn_blocking(move || this.capture_one(size))
-                .await
-                .expect("shooting does not panic")?;
+            let keep_frame = self.also_story && shot == 0;
+            let (jpeg, frame) =
+                tokio::task::spawn_blocking(move || this.capture_one(size, keep_frame))
+                    .await
+                    .expect("shooting does not panic")?;
             shots.push(jpeg);
+            story_frame = story_frame.or(frame);
         }
         let this = Arc::clone(self);
-        tokio::task::spawn_blocking(move || this.save(shots))
+        tokio::task::spawn_blocking(move || this.save(shots, story_frame))
             .await
             .expect("saving does not panic")
     }
@@ -160,11 +168,16 @@ impl Shooter {
     }
 
     /// One compliant JPEG from the camera; a carousel's later shots take the first one's size.
-    fn capture_one(&self, size: Option<(u32, u32)>) -> Result<CompliantJpeg, ShootError> {
+    /// With `keep_frame`, the camera frame is returned too (for the Story copy).
+    fn capture_one(
+        &self,
+        size: Option<(u32, u32)>,
+        keep_frame: bool,
+    ) -> Result<(CompliantJpeg, Option<Frame>), ShootError> {
         let mut camera = self.camera.lock().expect("camera lock");
-        let frame = camera.capture()?;
-        let mut jpeg = encode::make_compliant(&frame, &self.encode)?;
-        drop(frame);
+        let (mut jpeg, frame) =
+            photo_from_camera(camera.as_mut(), &self.encode, self.verify_frames)?;
+        let frame = keep_frame.then_some(frame);
         if let Some((w, h)) = size {
             jpeg = variants::same_size(jpeg, w, h, self.encode.quality)?;
         }
@@ -176,10 +189,14 @@ impl Shooter {
                 error!(error = %e, "could not move the source image aside");
             }
         }
-        Ok(jpeg)
+        Ok((jpeg, frame))
     }
 
-    fn save(&self, shots: Vec<CompliantJpeg>) -> Result<Job, ShootError> {
+    fn save(
+        &self,
+        shots: Vec<CompliantJpeg>,
+        story_frame: Option<Frame>,
+    ) -> Result<Job, ShootError> {
         let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
         let values = caption_values(n, &self.event, &self.location);
         let caption = caption::render(&self.caption_template, &values);
@@ -217,16 +234,26 @@ impl Shooter {
         }
         if self.also_story {
             // The photo is saved whatever happens to its Story copy.
-            if let Err(e) = self.save_story(&job, &shots[0]) {
+            if let Err(e) = self.save_story(&job, &shots[0], story_frame) {
                 error!(job = %job.id, error = %e, "saved, but its Story copy could not be made");
             }
         }
         Ok(job)
     }
 
-    /// The Story copy of a photo: its own job, its own exactly-once record, no caption.
-    fn save_story(&self, of: &Job, photo: &CompliantJpeg) -> Result<Job, ShootError> {
-        let story = variants::story(&photo.bytes, self.encode.quality)?;
+    /// The Story copy of a photo: its own job, its own exactly-once record, no caption. Made
+    /// from the camera frame (a 9:16 crop of a 16:9 frame has 1.8x the pixels it would have
+    /// in the already cropped and resized feed photo), else from the saved photo.
+    fn save_story(
+        &self,
+        of: &Job,
+        photo: &CompliantJpeg,
+        frame: Option<Frame>,
+    ) -> Result<Job, ShootError> {
+        let story = match frame {
+            Some(frame) => encode::make_story(&frame, &self.encode)?,
+            None => variants::story(&photo.bytes, self.encode.quality)?,
+        };
         let job = self.store.save_job(NewJob {
             files: vec![NewFile::jpeg(&story.bytes, story.width, story.height)],
             caption: String::new(),
@@ -269,6 +296,42 @@ impl Shooter {
     }
 }
 
+/// A compliant JPEG from the camera's next frame, and that frame. A frame that cannot be decoded (an MJPEG
+/// frame cut short or damaged on the USB cable) is rejected (a folder camera moves the file to
+/// `rejected/`, so it does not block the folder) and, for a streaming camera, the next frame is
+/// taken, up to [`Camera::frame_retries`] times. With `verify_frames`, a streaming camera's
+/// JPEG frames have their coded data walked too ([`EncodeOptions::verify_scan`]), so a frame
+/// damaged on the cable never becomes a photo.
+pub fn photo_from_camera(
+    camera: &mut dyn Camera,
+    opts: &EncodeOptions,
+    verify_frames: bool,
+) -> Result<(CompliantJpeg, Frame), ShootError> {
+    let mut retries = camera.frame_retries();
+    // A camera that streams frames over USB can deliver damaged ones: walk their scans.
+    let opts = &EncodeOptions {
+        verify_scan: verify_frames && retries > 0,
+        ..opts.clone()
+    };
+    loop {
+        let frame = camera.capture()?;
+        match encode::make_compliant(&frame, opts) {
+            Ok(jpeg) => return Ok((jpeg, frame)),
+            Err(EncodeError::Decode(why)) => {
+                if let Err(e) = camera.reject() {
+                    error!(error = %e, "could not move the unreadable image aside");
+                }
+                if retries == 0 {
+                    return Err(EncodeError::Decode(why).into());
+                }
+                retries -= 1;
+                warn!(error = %why, retries_left = retries, "damaged frame dropped, taking the next one");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Caption placeholder values for photo number `n`, in the booth's local time.
 pub fn caption_values(n: u64, event: &str, location: &str) -> CaptionValues {
     let now = crate::clock::now();
@@ -278,5 +341,109 @@ pub fn caption_values(n: u64, event: &str, location: &str) -> CaptionValues {
         n,
         event: event.to_string(),
         location: location.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// Hands out scripted frames and counts rejections.
+    struct Script {
+        frames: VecDeque<Frame>,
+        retries: u32,
+        rejected: u32,
+    }
+
+    impl Camera for Script {
+        fn capture(&mut self) -> Result<Frame, CaptureError> {
+            self.frames.pop_front().ok_or(CaptureError::Missing {
+                what: "the scripted camera".into(),
+                fix: "no frames left".into(),
+            })
+        }
+        fn commit(&mut self) -> Result<(), CaptureError> {
+            Ok(())
+        }
+        fn reject(&mut self) -> Result<(), CaptureError> {
+            self.rejected += 1;
+            Ok(())
+        }
+        fn frame_retries(&self) -> u32 {
+            self.retries
+        }
+        fn describe(&self) -> String {
+            "script".into()
+        }
+    }
+
+    fn good() -> Vec<u8> {
+        let img = image::RgbImage::from_fn(480, 360, |x, y| image::Rgb([x as u8, y as u8, 90]));
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&img)
+            .unwrap();
+        out
+    }
+
+    /// A packet lost in the middle of the scan: still SOI..EOI, decodes without error.
+    fn damaged() -> Vec<u8> {
+        let g = good();
+        let mid = g.len() / 2;
+        [&g[..mid], &g[mid + 300..]].concat()
+    }
+
+    #[test]
+    fn damaged_frames_are_dropped_and_the_next_one_taken() {
+        let mut cam = Script {
+            frames: [damaged(), good()[..1000].to_vec(), good(), damaged()]
+                .map(Frame::Encoded)
+                .into(),
+            retries: 3,
+            rejected: 0,
+        };
+        let (jpeg, _) = photo_from_camera(&mut cam, &EncodeOptions::default(), true).unwrap();
+        assert_eq!((jpeg.width, jpeg.height), (480, 360));
+        assert_eq!(cam.rejected, 2);
+        assert_eq!(cam.frames.len(), 1, "stopped at the first good frame");
+        // camera.verify_frames = false: the damaged frame decodes (garbage and all) and is used.
+        let mut unchecked = Script {
+            frames: [damaged(), good()].map(Frame::Encoded).into(),
+            retries: 3,
+            rejected: 0,
+        };
+        photo_from_camera(&mut unchecked, &EncodeOptions::default(), false).unwrap();
+        assert_eq!((unchecked.rejected, unchecked.frames.len()), (0, 1));
+    }
+
+    #[test]
+    fn only_damaged_frames_give_a_clear_error() {
+        let mut cam = Script {
+            frames: std::iter::repeat_with(|| Frame::Encoded(damaged()))
+                .take(10)
+                .collect(),
+            retries: 3,
+            rejected: 0,
+        };
+        let err = photo_from_camera(&mut cam, &EncodeOptions::default(), true).unwrap_err();
+        assert!(
+            matches!(err, ShootError::Encode(EncodeError::Decode(_))),
+            "{err}"
+        );
+        assert!(err.to_string().contains("corrupt"), "{err}");
+        assert_eq!(
+            (cam.rejected, cam.frames.len()),
+            (4, 6),
+            "1 try + 3 retries"
+        );
+        // A folder camera (no retries): the file is rejected once, the press fails.
+        let mut folder = Script {
+            frames: [good()[..2000].to_vec(), good()].map(Frame::Encoded).into(),
+            retries: 0,
+            rejected: 0,
+        };
+        assert!(photo_from_camera(&mut folder, &EncodeOptions::default(), true).is_err());
+        assert_eq!((folder.rejected, folder.frames.len()), (1, 1));
     }
 }

@@ -33,6 +33,12 @@ pub trait Camera: Send {
     fn reject(&mut self) -> Result<(), CaptureError> {
         Ok(())
     }
+    /// How many more frames to take when a frame cannot be decoded: a stream's next frame is
+    /// the same scene a moment later (an MJPEG frame damaged on the USB cable is common), a
+    /// folder's next file is someone else's photo. Streaming cameras say so; the default is 0.
+    fn frame_retries(&self) -> u32 {
+        0
+    }
     /// One line for logs and `doctor`, e.g. "test pattern 1920x1080" or "folder /x (3 waiting)".
     fn describe(&self) -> String;
 }
@@ -410,6 +416,7 @@ mod tests {
             width: 1920,
             height: 1080,
             warmup_frames: 0,
+            verify_frames: true,
         }
     }
 

@@ -6,7 +6,7 @@
 
 use super::decode::Space;
 use super::encode::EncodeError;
-use super::geometry::{Fit, Layout};
+use super::geometry::{fitted, Fit, Layout, Rect};
 use super::resize::{resize, Area};
 use super::yuv::rgb_to_ycbcr;
 use fast_image_resize::PixelType;
@@ -22,7 +22,8 @@ pub struct Canvas {
 }
 
 /// A frame or logo drawn over every photo, stretched to the photo's size (draw it at the
-/// output's aspect ratio, e.g. 1080x1350 for 4:5 portraits).
+/// output's aspect ratio, e.g. 1080x1350 for 4:5 portraits). On the 9:16 Story it keeps its
+/// own aspect ratio, centred.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Overlay {
     rgba: Vec<u8>,
@@ -66,9 +67,21 @@ impl Overlay {
 
     /// Blends the overlay, stretched to the canvas, over it.
     pub fn apply(&self, canvas: &mut Canvas) {
-        let (w, h) = (canvas.width, canvas.height);
+        self.apply_in(canvas, Rect::full(canvas.width, canvas.height));
+    }
+
+    /// Blends the overlay over the canvas at its own aspect ratio, as large as fits and
+    /// centred: for the 9:16 Story, whose shape is not the one a feed overlay was drawn for
+    /// (stretched, a round logo would be an egg).
+    pub fn apply_fitted(&self, canvas: &mut Canvas) {
+        let r = fitted(self.width, self.height, (canvas.width, canvas.height));
+        self.apply_in(canvas, r);
+    }
+
+    /// Blends the overlay, resized to `r`, over that part of the canvas.
+    fn apply_in(&self, canvas: &mut Canvas, r: Rect) {
         let scaled;
-        let rgba = if (self.width, self.height) == (w, h) {
+        let rgba = if (self.width, self.height) == (r.w, r.h) {
             &self.rgba
         } else {
             scaled = resize(
@@ -81,21 +94,26 @@ impl Overlay {
                     w: f64::from(self.width),
                     h: f64::from(self.height),
                 },
-                (w, h),
+                (r.w, r.h),
             );
             &scaled
         };
-        for (dst, src) in canvas.data.chunks_exact_mut(3).zip(rgba.chunks_exact(4)) {
-            let a = u32::from(src[3]);
-            if a == 0 {
-                continue;
-            }
-            let colour = match canvas.space {
-                Space::Rgb => [src[0], src[1], src[2]],
-                Space::Ycbcr => rgb_to_ycbcr([src[0], src[1], src[2]]),
-            };
-            for (d, s) in dst.iter_mut().zip(colour) {
-                *d = ((u32::from(s) * a + u32::from(*d) * (255 - a) + 127) / 255) as u8;
+        let (row, cw) = (r.w as usize * 4, canvas.width as usize);
+        for (y, src_row) in rgba.chunks_exact(row).enumerate() {
+            let at = ((r.y as usize + y) * cw + r.x as usize) * 3;
+            let dst_row = &mut canvas.data[at..at + r.w as usize * 3];
+            for (dst, src) in dst_row.chunks_exact_mut(3).zip(src_row.chunks_exact(4)) {
+                let a = u32::from(src[3]);
+                if a == 0 {
+                    continue;
+                }
+                let colour = match canvas.space {
+                    Space::Rgb => [src[0], src[1], src[2]],
+                    Space::Ycbcr => rgb_to_ycbcr([src[0], src[1], src[2]]),
+                };
+                for (d, s) in dst.iter_mut().zip(colour) {
+                    *d = ((u32::from(s) * a + u32::from(*d) * (255 - a) + 127) / 255) as u8;
+                }
             }
         }
     }

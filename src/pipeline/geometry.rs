@@ -135,7 +135,7 @@ fn scaled(n: u32, num: u32, den: u32, max: u32) -> u32 {
 }
 
 /// The image fitted inside an `out` canvas, centred.
-fn fitted(width: u32, height: u32, out: (u32, u32)) -> Rect {
+pub fn fitted(width: u32, height: u32, out: (u32, u32)) -> Rect {
     let (ow, oh) = out;
     // Compare aspect ratios: is the image relatively wider than the canvas?
     let (iw, ih) = if u64::from(width) * u64::from(oh) >= u64::from(height) * u64::from(ow) {

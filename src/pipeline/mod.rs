@@ -9,6 +9,7 @@ pub mod encode;
 pub mod frame;
 pub mod geometry;
 pub mod resize;
+pub mod scan;
 pub mod variants;
 pub mod yuv;
 

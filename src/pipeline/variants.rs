@@ -2,18 +2,14 @@
 //! carousel photo brought to the size of the first (Instagram crops every carousel image to
 //! the first one's ratio, so the booth makes them equal rather than letting it crop).
 //!
-//! Both start from the compliant JPEG (already decoded upright, cropped and resized once), so
-//! they need no camera frame. The one crop-and-resize here is the only place that makes a
-//! Story picture; if the pipeline gains its own 9:16 variant, this is where to switch.
+//! The booth makes its Stories with [`super::encode::make_story`] from the camera frame (more
+//! pixels to crop a 9:16 picture from); [`story`] is the same from a saved photo.
 
+use super::capture::Frame;
 use super::compliance::MAX_BYTES;
-use super::encode::{CompliantJpeg, EncodeError};
+use super::encode::{make_story, CompliantJpeg, EncodeError, EncodeOptions};
 use image::imageops::{self, FilterType};
 use image::RgbImage;
-
-/// Stories are 9:16; Instagram recommends 1080 x 1920.
-pub const STORY_ASPECT: (u32, u32) = (9, 16);
-pub const STORY_MAX_WIDTH: u32 = 1080;
 
 /// The centred crop of `width x height` with aspect `num:den`, as `(x, y, w, h)`.
 pub fn centred_crop(width: u32, height: u32, (num, den): (u32, u32)) -> (u32, u32, u32, u32) {
@@ -29,15 +25,16 @@ pub fn centred_crop(width: u32, height: u32, (num, den): (u32, u32)) -> (u32, u3
     }
 }
 
-/// The 9:16 Story copy of a compliant JPEG: centred crop, at most 1080 px wide, ≤ 8 MiB.
+/// The 9:16 Story copy of a saved photo (its overlay and mirror are already in it):
+/// 1080x1920, centred crop, baseline JPEG within 8 MiB.
 pub fn story(jpeg: &[u8], quality: u8) -> Result<CompliantJpeg, EncodeError> {
-    let rgb = decode(jpeg)?;
-    let (x, y, cw, ch) = centred_crop(rgb.width(), rgb.height(), STORY_ASPECT);
-    let out_w = cw.min(STORY_MAX_WIDTH);
-    let out_h = (u64::from(out_w) * 16 / 9) as u32;
-    let cropped = imageops::crop_imm(&rgb, x, y, cw, ch).to_image();
-    let out = imageops::resize(&cropped, out_w, out_h, FilterType::CatmullRom);
-    encode(&out, quality)
+    make_story(
+        &Frame::Encoded(jpeg.to_vec()),
+        &EncodeOptions {
+            quality,
+            ..EncodeOptions::default()
+        },
+    )
 }
 
 /// A compliant JPEG brought to exactly `width x height` (centred crop to that ratio, then
@@ -117,17 +114,25 @@ mod tests {
 
     #[test]
     fn a_story_is_9_by_16_and_within_instagrams_limits() {
-        let s = story(&jpeg(1080, 608), 90).unwrap();
-        assert!(s.width <= STORY_MAX_WIDTH);
-        let ratio = f64::from(s.width) / f64::from(s.height);
-        assert!(
-            (ratio - 9.0 / 16.0).abs() < 0.01,
-            "{}x{}",
-            s.width,
-            s.height
-        );
-        assert!(s.bytes.len() <= MAX_BYTES);
-        assert!(s.bytes.starts_with(&[0xFF, 0xD8, 0xFF]));
+        for (w, h) in [(1080, 608), (1080, 1350), (320, 400)] {
+            let s = story(&jpeg(w, h), 90).unwrap();
+            assert_eq!((s.width, s.height), (1080, 1920), "from {w}x{h}");
+            assert!(s.bytes.len() <= MAX_BYTES);
+            let info = crate::pipeline::compliance::check_jpeg(&s.bytes);
+            // Baseline JPEG; only its 9:16 aspect is outside the feed's rules.
+            assert!(
+                matches!(
+                    info,
+                    Err(crate::pipeline::compliance::ComplianceError::BadAspect { .. })
+                ),
+                "{info:?}"
+            );
+            // Baseline (SOF0), never progressive (SOF2).
+            assert!(s.bytes.windows(2).any(|m| m == [0xFF, 0xC0]));
+            assert!(!s.bytes.windows(2).any(|m| m == [0xFF, 0xC2]));
+            let img = image::load_from_memory(&s.bytes).unwrap();
+            assert_eq!((img.width(), img.height()), (1080, 1920));
+        }
     }
 
     #[test]

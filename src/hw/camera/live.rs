@@ -10,6 +10,7 @@
 //! tests drive it through unplug/replug scripts with a fake device and no clock.
 
 use super::negotiate::{candidates, Format, FormatDesc};
+use crate::pipeline::frame::PixelFormat;
 use std::time::Duration;
 
 /// One frame as the device delivered it.
@@ -18,6 +19,8 @@ pub struct RawFrame {
     pub format: Format,
     /// Bytes per line for packed/planar formats (0 for MJPEG).
     pub bytes_per_line: u32,
+    /// The driver said its YUV is full range (0..255), not video range (16..235).
+    pub full_range: bool,
     pub data: Vec<u8>,
 }
 
@@ -203,8 +206,8 @@ impl<O: Opener> Grabber<O> {
         }
         let offered: Vec<String> = offered.iter().map(|d| d.fourcc.to_string()).collect();
         Err(DeviceError::NoUsableFormat(format!(
-            "{} offers no format postbooth can use (it has {}; postbooth needs MJPG, YUYV or \
-             NV12){}",
+            "{} offers no format postbooth can use (it has {}; postbooth needs MJPG, YUYV, \
+             NV12 or YU12){}",
             self.opener.name(),
             if offered.is_empty() {
                 "none".to_string()
@@ -232,13 +235,20 @@ impl<O: Opener> Grabber<O> {
 
 /// Whether a frame can become a photo: an MJPEG frame must run from its start-of-image marker
 /// to its end-of-image marker (drivers pad the buffer, so zeros may follow); a frame cut short
-/// would decode grey at the bottom, or not at all. Raw frames are checked for length by the
-/// pipeline.
+/// would decode grey at the bottom, or not at all. A raw frame must be as long as its format
+/// and bytesperline say (a short one is a USB hiccup too: take the next frame).
 pub fn is_whole(frame: &RawFrame) -> bool {
-    if frame.format.fourcc != super::negotiate::FourCc::MJPG {
-        return true;
-    }
     let data = &frame.data;
+    if frame.format.fourcc != super::negotiate::FourCc::MJPG {
+        let Some(pixels) = PixelFormat::from_fourcc(&frame.format.fourcc.0) else {
+            // Not ours to judge: the pipeline says what it cannot read.
+            return true;
+        };
+        let stride = (frame.bytes_per_line as usize).max(pixels.min_stride(frame.format.width));
+        return pixels
+            .frame_len(frame.format.height, stride)
+            .is_some_and(|len| data.len() >= len);
+    }
     let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
     data.starts_with(&[0xFF, 0xD8]) && end >= 4 && data[..end].ends_with(&[0xFF, 0xD9])
 }
@@ -343,6 +353,7 @@ pub(crate) mod fake {
             Ok(Some(RawFrame {
                 format: self.format.expect("format set before streaming"),
                 bytes_per_line: 0,
+                full_range: false,
                 data,
             }))
         }
@@ -513,6 +524,7 @@ mod tests {
                 height: 2,
             },
             bytes_per_line: 0,
+            full_range: false,
             data: data.to_vec(),
         };
         assert!(is_whole(&f(&[0xFF, 0xD8, 1, 0xFF, 0xD9])));
@@ -520,6 +532,27 @@ mod tests {
         assert!(!is_whole(&f(&[0xFF, 0xD8, 1, 2, 3])));
         assert!(!is_whole(&f(&[0, 0, 0, 0])));
         assert!(!is_whole(&f(&[])));
+    }
+
+    #[test]
+    fn whole_raw_frames_are_as_long_as_their_format() {
+        let f = |fourcc, bytes_per_line, len| RawFrame {
+            format: Format {
+                fourcc,
+                width: 4,
+                height: 2,
+            },
+            bytes_per_line,
+            full_range: false,
+            data: vec![0; len],
+        };
+        assert!(is_whole(&f(FourCc::YUYV, 8, 16)));
+        assert!(is_whole(&f(FourCc::YUYV, 0, 16)));
+        assert!(!is_whole(&f(FourCc::YUYV, 8, 15)));
+        assert!(is_whole(&f(FourCc::NV12, 4, 12)));
+        assert!(!is_whole(&f(FourCc::NV12, 8, 12)), "padded rows need more");
+        assert!(is_whole(&f(FourCc::YU12, 4, 12)));
+        assert!(!is_whole(&f(FourCc::YU12, 4, 11)));
     }
 
     #[test]
@@ -544,7 +577,7 @@ mod tests {
             panic!("expected a retry")
         };
         assert!(
-            error.contains("H264") && error.contains("MJPG, YUYV or NV12"),
+            error.contains("H264") && error.contains("MJPG, YUYV, NV12 or YU12"),
             "{error}"
         );
     }

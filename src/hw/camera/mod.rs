@@ -9,11 +9,15 @@ pub mod negotiate;
 pub mod v4l2;
 
 use crate::pipeline::capture::{Camera, CaptureError, Frame};
+use crate::pipeline::frame::{PixelFormat, RawFrame as PixelFrame, YuvRange};
 use live::{DeviceError, Grabber, Health, Opener, RawFrame, Settings, Step, VideoDevice};
-use negotiate::FourCc;
+use negotiate::{Format, FourCc};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+
+/// Frames taken after one that cannot be decoded, before the press fails.
+pub const FRAME_RETRIES: u32 = 3;
 
 /// Called on the grabber thread whenever the camera goes missing or comes back.
 pub type HealthHook = Box<dyn Fn(&Health) + Send>;
@@ -133,6 +137,12 @@ impl Camera for LiveCamera {
         Ok(())
     }
 
+    /// A damaged MJPEG frame is followed by a good one 33 ms later at 30 fps; four bad frames
+    /// in a row is a cable or camera problem worth showing.
+    fn frame_retries(&self) -> u32 {
+        FRAME_RETRIES
+    }
+
     fn describe(&self) -> String {
         let state = self.shared.state.lock().expect("camera state");
         match &state.health {
@@ -154,64 +164,32 @@ impl Drop for LiveCamera {
     }
 }
 
-/// Turns what the device delivered into a frame for the pipeline. MJPEG frames go to the
-/// pipeline as they are (it decodes JPEG); YUYV and NV12 are converted to RGB here.
+/// Turns what the device delivered into a frame for the pipeline, without touching the pixels:
+/// MJPEG frames stay encoded (the pipeline decodes them, at reduced scale when it can) and
+/// YUYV, NV12 and YU12 frames go as they are (the pipeline resizes their planes straight to the
+/// output size, so no full-size RGB copy is ever made).
 pub fn to_frame(raw: RawFrame) -> Result<Frame, CaptureError> {
-    let (w, h) = (raw.format.width, raw.format.height);
-    let bad = |what: &str| {
-        CaptureError::Unsupported(format!(
-            "the camera sent a {} frame that is too short ({} bytes){what}",
-            raw.format,
-            raw.data.len()
-        ))
-    };
-    match raw.format.fourcc {
-        FourCc::MJPG => Ok(Frame::Encoded(raw.data)),
-        FourCc::YUYV => {
-            let stride = if raw.bytes_per_line >= w * 2 {
-                raw.bytes_per_line
-            } else {
-                w * 2
-            } as usize;
-            if raw.data.len() < stride * (h as usize - 1) + w as usize * 2 {
-                return Err(bad(""));
-            }
-            Ok(Frame::Rgb(image::RgbImage::from_fn(w, h, |x, y| {
-                let row = y as usize * stride;
-                let pair = row + (x as usize / 2) * 4;
-                let luma = raw.data[pair + if x % 2 == 0 { 0 } else { 2 }];
-                yuv_to_rgb(luma, raw.data[pair + 1], raw.data[pair + 3])
-            })))
-        }
-        FourCc::NV12 => {
-            let stride = raw.bytes_per_line.max(w) as usize;
-            let chroma = stride * h as usize;
-            if raw.data.len() < chroma + stride * (h as usize / 2 - 1) + w as usize {
-                return Err(bad(""));
-            }
-            Ok(Frame::Rgb(image::RgbImage::from_fn(w, h, |x, y| {
-                let luma = raw.data[y as usize * stride + x as usize];
-                let c = chroma + (y as usize / 2) * stride + (x as usize / 2) * 2;
-                yuv_to_rgb(luma, raw.data[c], raw.data[c + 1])
-            })))
-        }
-        other => Err(CaptureError::Unsupported(format!(
-            "the camera sent {other} frames, which postbooth cannot decode"
-        ))),
+    if raw.format.fourcc == FourCc::MJPG {
+        return Ok(Frame::Encoded(raw.data));
     }
-}
-
-/// BT.601 limited range, as webcams send it.
-fn yuv_to_rgb(y: u8, u: u8, v: u8) -> image::Rgb<u8> {
-    let c = (i32::from(y) - 16).max(0) * 298;
-    let d = i32::from(u) - 128;
-    let e = i32::from(v) - 128;
-    let clamp = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
-    image::Rgb([
-        clamp(c + 409 * e),
-        clamp(c - 100 * d - 208 * e),
-        clamp(c + 516 * d),
-    ])
+    let Some(pixels) = PixelFormat::from_fourcc(&raw.format.fourcc.0) else {
+        return Err(CaptureError::Unsupported(format!(
+            "the camera sent {} frames, which postbooth cannot decode",
+            raw.format.fourcc
+        )));
+    };
+    let Format { width, height, .. } = raw.format;
+    // Some drivers leave bytesperline at 0 (or too small) for packed rows: rows are then
+    // tightly packed, as is_whole assumed when it let the frame through.
+    let stride = (raw.bytes_per_line as usize).max(pixels.min_stride(width));
+    let range = if raw.full_range {
+        YuvRange::Full
+    } else {
+        YuvRange::Limited
+    };
+    PixelFrame::with_stride(pixels, width, height, stride, raw.data)
+        .map(|f| Frame::Raw(f.with_range(range)))
+        .map_err(|e| CaptureError::Unsupported(format!("the camera sent a damaged frame: {e}")))
 }
 
 /// The booth's V4L2 camera from its config: streaming on its own thread, reporting going
@@ -349,40 +327,86 @@ mod tests {
         }
     }
 
+    fn raw(
+        fourcc: FourCc,
+        width: u32,
+        height: u32,
+        bytes_per_line: u32,
+        data: Vec<u8>,
+    ) -> RawFrame {
+        RawFrame {
+            format: Format {
+                fourcc,
+                width,
+                height,
+            },
+            bytes_per_line,
+            full_range: false,
+            data,
+        }
+    }
+
+    /// Raw frames reach the pipeline untouched: same format, size, stride and bytes.
     #[test]
-    fn yuyv_and_nv12_become_rgb() {
-        let format = |fourcc| Format {
-            fourcc,
-            width: 2,
-            height: 2,
+    fn raw_frames_go_to_the_pipeline_as_they_are() {
+        let cases = [
+            (FourCc::YUYV, PixelFormat::Yuyv, 8, 8 * 2),
+            (FourCc::NV12, PixelFormat::Nv12, 4, 4 * 2 + 4),
+            (FourCc::YU12, PixelFormat::Yuv420, 4, 4 * 2 + 2 * 2),
+            // Driver padding: rows 8 bytes apart for 4 pixels of NV12, data past the end.
+            (FourCc::NV12, PixelFormat::Nv12, 8, 8 * 3 + 5),
+        ];
+        for (fourcc, format, stride, len) in cases {
+            let data: Vec<u8> = (0..len as u8).collect();
+            let frame = to_frame(raw(fourcc, 4, 2, stride as u32, data.clone())).unwrap();
+            let Frame::Raw(f) = frame else {
+                panic!("{fourcc} stays raw")
+            };
+            assert_eq!(f.format(), format);
+            assert_eq!((f.width(), f.height()), (4, 2));
+            assert_eq!(f.stride(), stride);
+            assert_eq!(f.data(), &data[..]);
+            assert_eq!(f.range(), YuvRange::Limited);
+        }
+        // bytesperline 0 means tightly packed; full range is passed on.
+        let mut full = raw(FourCc::YUYV, 4, 2, 0, vec![0; 16]);
+        full.full_range = true;
+        let Frame::Raw(f) = to_frame(full).unwrap() else {
+            panic!("raw")
         };
-        // Mid-grey and white: Y=126/235, U=V=128.
-        let yuyv = RawFrame {
-            format: format(FourCc::YUYV),
-            bytes_per_line: 4,
-            data: vec![126, 128, 235, 128, 235, 128, 126, 128],
-        };
-        let Frame::Rgb(img) = to_frame(yuyv).unwrap() else {
-            panic!("rgb")
-        };
-        assert_eq!(img.get_pixel(1, 0).0, [255, 255, 255]);
-        assert_eq!(img.get_pixel(0, 0).0, [128, 128, 128]);
-        let nv12 = RawFrame {
-            format: format(FourCc::NV12),
-            bytes_per_line: 2,
-            data: vec![235, 16, 16, 235, 128, 128],
-        };
-        let Frame::Rgb(img) = to_frame(nv12).unwrap() else {
-            panic!("rgb")
-        };
-        assert_eq!(img.get_pixel(0, 0).0, [255, 255, 255]);
-        assert_eq!(img.get_pixel(1, 0).0, [0, 0, 0]);
-        let short = RawFrame {
-            format: format(FourCc::NV12),
-            bytes_per_line: 2,
-            data: vec![1, 2],
-        };
-        assert!(to_frame(short).is_err());
+        assert_eq!((f.stride(), f.range()), (8, YuvRange::Full));
+    }
+
+    /// A raw frame the pipeline could not read is an error naming what is wrong, not a panic.
+    #[test]
+    fn short_or_odd_raw_frames_are_clear_errors() {
+        let short = to_frame(raw(FourCc::NV12, 4, 2, 4, vec![1, 2])).unwrap_err();
+        let msg = short.to_string();
+        assert!(msg.contains("needs 12 bytes but has 2"), "{msg}");
+        assert!(to_frame(raw(FourCc::YU12, 3, 2, 3, vec![0; 100])).is_err());
+        let h264 = to_frame(raw(FourCc(*b"H264"), 4, 2, 0, vec![0; 100])).unwrap_err();
+        assert!(h264.to_string().contains("H264"), "{h264}");
+    }
+
+    /// A YUYV frame from the "camera" becomes a photo whose colours match the frame's.
+    #[test]
+    fn a_yuyv_frame_becomes_a_photo() {
+        use crate::pipeline::encode::{make_compliant, EncodeOptions};
+        // 640x480, left half white (Y=235), right half limited-range black (Y=16), grey chroma.
+        let (w, h) = (640u32, 480u32);
+        let mut data = Vec::with_capacity((w * h * 2) as usize);
+        for _ in 0..h {
+            for x in (0..w).step_by(2) {
+                let y = if x < w / 2 { 235 } else { 16 };
+                data.extend_from_slice(&[y, 128, y, 128]);
+            }
+        }
+        let frame = to_frame(raw(FourCc::YUYV, w, h, w * 2, data)).unwrap();
+        let jpeg = make_compliant(&frame, &EncodeOptions::default()).unwrap();
+        let img = image::load_from_memory(&jpeg.bytes).unwrap().into_rgb8();
+        assert_eq!(img.dimensions(), (640, 480));
+        assert!(img.get_pixel(100, 240).0.iter().all(|&c| c > 245));
+        assert!(img.get_pixel(540, 240).0.iter().all(|&c| c < 10));
     }
 
     /// The threaded camera against the fake: a press gets a streamed frame; unplugged, the

@@ -1,6 +1,6 @@
 //! Choosing a capture format (pure): MJPEG at the configured size if the camera has it (small
-//! frames, cheap to keep streaming), else YUYV, else NV12; at the configured size if any
-//! format has it, else the nearest size.
+//! frames, cheap to keep streaming), else YUYV, else NV12, else YU12 (planar YUV 4:2:0); at the
+//! configured size if any format has it, else the nearest size.
 
 use std::fmt;
 
@@ -12,8 +12,12 @@ impl FourCc {
     pub const MJPG: FourCc = FourCc(*b"MJPG");
     pub const YUYV: FourCc = FourCc(*b"YUYV");
     pub const NV12: FourCc = FourCc(*b"NV12");
-    /// The formats we can make photos from, best first.
-    pub const PREFERRED: [FourCc; 3] = [FourCc::MJPG, FourCc::YUYV, FourCc::NV12];
+    /// Planar YUV 4:2:0 (I420): a Y plane, then U, then V.
+    pub const YU12: FourCc = FourCc(*b"YU12");
+    /// The formats we can make photos from, best first. The raw ones cost the same to turn
+    /// into a photo (the pipeline resizes their planes straight to the output); NV12 and YU12
+    /// carry half the bytes of YUYV per frame.
+    pub const PREFERRED: [FourCc; 4] = [FourCc::MJPG, FourCc::YUYV, FourCc::NV12, FourCc::YU12];
 }
 
 impl fmt::Display for FourCc {
@@ -209,6 +213,20 @@ mod tests {
             candidates(&offered, (4000, 3000))[0].to_string(),
             "MJPG 2592x1944"
         );
+    }
+
+    /// Planar YUV 4:2:0 only (some CSI bridges and the Pi's ISP offer YU12 beside NV12): used.
+    #[test]
+    fn yu12_is_used_after_nv12() {
+        let offered = [
+            discrete(FourCc::YU12, &[HD]),
+            discrete(FourCc::NV12, &[(1280, 720)]),
+        ];
+        let c = candidates(&offered, HD);
+        assert_eq!(c[0].to_string(), "YU12 1920x1080");
+        assert_eq!(c[1].to_string(), "NV12 1280x720");
+        let only = [discrete(FourCc::YU12, &[(640, 480)])];
+        assert_eq!(candidates(&only, HD)[0].to_string(), "YU12 640x480");
     }
 
     #[test]

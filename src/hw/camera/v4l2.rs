@@ -30,6 +30,7 @@ impl Opener for V4lOpener {
             stream: None,
             format: None,
             bytes_per_line: 0,
+            full_range: false,
             failed_errno: None,
         }))
     }
@@ -46,6 +47,8 @@ struct V4lDevice {
     device: v4l::Device,
     format: Option<super::negotiate::Format>,
     bytes_per_line: u32,
+    /// The driver's YUV quantization is full range (see `set_format`).
+    full_range: bool,
     /// The OS error that ended the stream, if one did.
     failed_errno: Option<i32>,
 }
@@ -97,6 +100,15 @@ impl VideoDevice for V4lDevice {
             height: got.height,
         };
         self.bytes_per_line = got.stride;
+        // V4L2: "default" quantization is full range for the JPEG colorspace, limited (video)
+        // range for the others a camera reports (sRGB, SMPTE 170M, Rec. 709).
+        self.full_range = match got.quantization {
+            v4l::format::Quantization::FullRange => true,
+            v4l::format::Quantization::LimitedRange => false,
+            v4l::format::Quantization::Default => {
+                matches!(got.colorspace, v4l::format::Colorspace::JPEG)
+            }
+        };
         self.format = Some(got_fmt);
         Ok(got_fmt)
     }
@@ -126,6 +138,7 @@ impl VideoDevice for V4lDevice {
                 Ok(Some(RawFrame {
                     format,
                     bytes_per_line: self.bytes_per_line,
+                    full_range: self.full_range,
                     data: buf[..used].to_vec(),
                 }))
             }
