@@ -17,6 +17,7 @@ mod operator;
 mod policy;
 mod post_kinds;
 mod power_cut;
+mod prune;
 mod screens;
 mod security;
 mod token;

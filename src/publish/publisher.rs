@@ -7,9 +7,9 @@ use super::errors::ErrorClass;
 use super::gate::Gate;
 use super::graph::{ApiError, CommentInfo, GraphClient, MediaInfo};
 use crate::failpoint;
-use crate::job::{Action, ContainerStatus, Job, Outcome, PostKind};
+use crate::job::{Action, ContainerStatus, Job, Outcome, PostKind, MEDIA_MATCH_SLACK_MS};
 use crate::media::{MediaError, MediaHost};
-use crate::store::{now_ms, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::ui::{Screen, StatusSender};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,15 +51,14 @@ impl From<&crate::config::Config> for Settings {
     }
 }
 
+/// How often Done jobs older than `store.keep_done_days` are pruned (and once at start).
+const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+
 /// A container id unknown to Instagram (24/2207008) is retried this often before a new one.
 const CONTAINER_NOT_FOUND_RETRIES: u32 = 3;
 
 /// The first comment is tried this often before the booth gives it up (the post stands).
 const MAX_COMMENT_ATTEMPTS: u32 = 10;
-
-/// How far before the recorded publish attempt a media's timestamp may be and still be ours
-/// (clocks differ).
-const MEDIA_MATCH_SLACK_MS: u64 = 10 * 60 * 1000;
 
 pub struct Publisher {
     pub store: Store,
@@ -178,9 +177,14 @@ impl Publisher {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut not_before: HashMap<Uuid, Instant> = HashMap::new();
         let mut paused_until: Option<Instant> = None;
+        let mut pruned_at: Option<Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return;
+            }
+            if pruned_at.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(Instant::now());
+                self.prune().await;
             }
             let wait = match paused_until {
                 Some(until) if until > Instant::now() => Some(until - Instant::now()),
@@ -367,6 +371,16 @@ impl Publisher {
         }
     }
 
+    /// Lets go of Done jobs older than `store.keep_done_days` (see `Store::prune_done`). A
+    /// failure costs nothing but space: it is tried again at the next round.
+    async fn prune(&self) {
+        match self.store.blocking(|s| s.prune_done()).await {
+            Ok(ids) if ids.is_empty() => {}
+            Ok(ids) => info!(jobs = ids.len(), "pruned old published jobs"),
+            Err(e) => warn!(error = %e, "could not prune old published jobs; trying again later"),
+        }
+    }
+
     /// Quota policy `carousel`: when more photos wait than the quota allows, combine the
     /// oldest into one carousel (it counts once). True when the queue changed.
     async fn combine_over_quota(&self, pending: &[Job]) -> bool {
@@ -510,7 +524,7 @@ impl Publisher {
                     Outcome::UploadStarted {
                         container_id,
                         uri,
-                        at_ms: now_ms(),
+                        at_ms: self.store.now_ms(),
                     },
                 )
                 .await?;
@@ -541,7 +555,7 @@ impl Publisher {
                     job,
                     Outcome::ContainerCreated {
                         container_id,
-                        at_ms: now_ms(),
+                        at_ms: self.store.now_ms(),
                     },
                 )
                 .await?;
@@ -555,8 +569,13 @@ impl Publisher {
                 self.advance(job, Outcome::Status(status)).await?;
             }
             Action::RecordIntentThenPublish { container_id } => {
-                self.advance(job, Outcome::IntentRecorded { at_ms: now_ms() })
-                    .await?;
+                self.advance(
+                    job,
+                    Outcome::IntentRecorded {
+                        at_ms: self.store.now_ms(),
+                    },
+                )
+                .await?;
                 failpoint::hit("publish.intent-persisted");
                 let media_id = self.graph.publish(container_id).await?;
                 self.gate.published();
@@ -583,8 +602,13 @@ impl Publisher {
                 }
             }
             Action::RecordCommentIntentThenComment { media_id, text } => {
-                self.advance(job, Outcome::CommentIntentRecorded { at_ms: now_ms() })
-                    .await?;
+                self.advance(
+                    job,
+                    Outcome::CommentIntentRecorded {
+                        at_ms: self.store.now_ms(),
+                    },
+                )
+                .await?;
                 failpoint::hit("comment.intent-persisted");
                 let comment_id = self.graph.comment(media_id, text).await?;
                 failpoint::hit("comment.response-received");
@@ -621,8 +645,13 @@ impl Publisher {
                     self.store.blocking(move |s| s.remove_photo(&copy)).await?;
                 }
                 failpoint::hit("finish.before-persist");
-                self.advance(job, Outcome::Finished { at_ms: now_ms() })
-                    .await?;
+                self.advance(
+                    job,
+                    Outcome::Finished {
+                        at_ms: self.store.now_ms(),
+                    },
+                )
+                .await?;
                 self.status.send_modify(|s| {
                     s.screen = Screen::Posted {
                         permalink: job.state.permalink().map(str::to_string),
@@ -673,7 +702,7 @@ impl Publisher {
             Outcome::Published {
                 media_id,
                 permalink,
-                at_ms: now_ms(),
+                at_ms: self.store.now_ms(),
             },
         )
         .await?;

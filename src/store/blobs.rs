@@ -139,10 +139,15 @@ impl BlobDir {
         })
     }
 
+    /// `<id>.json`: the sidecar's file name.
+    pub fn sidecar_name(id: Uuid) -> String {
+        format!("{id}.json")
+    }
+
     /// Records the job's current state beside its photo, atomically and durably.
     pub fn write_sidecar(&self, job: &Job) -> Result<(), StoreError> {
         let json = serde_json::to_vec_pretty(job).expect("jobs serialize");
-        durable::write_atomic(&self.dir, &format!("{}.json", job.id), &json)?;
+        durable::write_atomic(&self.dir, &Self::sidecar_name(job.id), &json)?;
         Ok(())
     }
 
@@ -157,6 +162,28 @@ impl BlobDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Takes files out of the photo folder durably: renamed into `archive` (fsync'd before
+    /// this folder, so a power cut leaves a file under both names rather than none), or
+    /// deleted when `archive` is `None`. Files already gone are skipped, so it can be repeated.
+    pub fn take_out(&self, files: &[String], archive: Option<&Path>) -> Result<(), StoreError> {
+        for file in files {
+            let from = self.dir.join(file);
+            let result = match archive {
+                Some(archive) => fs::rename(&from, archive.join(file)),
+                None => fs::remove_file(&from),
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(archive) = archive {
+            durable::sync_dir(archive)?;
+        }
+        Ok(durable::sync_dir(&self.dir)?)
     }
 
     /// Removes a dropped job's files (every carousel item, a Reel's video) and sidecar.
