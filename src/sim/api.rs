@@ -565,6 +565,8 @@ mod tests {
             calls_per_hour: 200,
             app_id: "app".into(),
             app_secret: "secret".into(),
+            containers_per_day: crate::sim::state::CONTAINERS_PER_DAY,
+            clock: Default::default(),
         })
     }
 

@@ -193,6 +193,11 @@ pub struct StateConfig {
     /// Facebook Login app credentials accepted by `oauth/access_token`.
     pub app_id: String,
     pub app_secret: String,
+    /// Containers the account may create per rolling 24 hours (Instagram: 400).
+    pub containers_per_day: usize,
+    /// Where "now" comes from (before `advance_clock`): the system clock, or tokio's clock
+    /// when a test runs with paused time.
+    pub clock: crate::clock::WallClock,
 }
 
 #[derive(Clone, Debug)]
@@ -245,7 +250,7 @@ pub struct SimState {
 
 impl SimState {
     pub fn new(config: StateConfig) -> Self {
-        let token_issued_at = OffsetDateTime::now_utc() - config.token_age;
+        let token_issued_at = wall_now(&config.clock) - config.token_age;
         SimState {
             config,
             clock_offset: Duration::ZERO,
@@ -285,9 +290,9 @@ impl SimState {
 
     // --- the clock ---
 
-    /// The simulated account's "now": the real clock plus what tests advanced it by.
+    /// The simulated account's "now": its clock plus what tests advanced it by.
     pub fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + self.clock_offset
+        wall_now(&self.config.clock) + self.clock_offset
     }
 
     pub fn advance_clock(&mut self, by: Duration) {
@@ -451,7 +456,7 @@ impl SimState {
         if chars > CAPTION_MAX_CHARS {
             return Err(GraphError::caption_too_long(chars));
         }
-        if count_within(&mut self.container_times, now, DAY) >= CONTAINERS_PER_DAY {
+        if count_within(&mut self.container_times, now, DAY) >= self.config.containers_per_day {
             return Err(GraphError::container_limit());
         }
         Ok(())
@@ -903,6 +908,15 @@ fn shortcode(media_id: u64) -> String {
         .collect()
 }
 
+/// The wall time by `clock`: nanosecond system time, or a clock that follows tokio's.
+fn wall_now(clock: &crate::clock::WallClock) -> OffsetDateTime {
+    match clock {
+        crate::clock::WallClock::System => OffsetDateTime::now_utc(),
+        other => OffsetDateTime::from_unix_timestamp_nanos(i128::from(other.now_ms()) * 1_000_000)
+            .unwrap_or_else(|_| OffsetDateTime::now_utc()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -921,6 +935,8 @@ mod tests {
             calls_per_hour: 200,
             app_id: "app".into(),
             app_secret: "secret".into(),
+            containers_per_day: CONTAINERS_PER_DAY,
+            clock: Default::default(),
         })
     }
 
