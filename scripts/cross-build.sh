@@ -387,9 +387,10 @@ PY
         # The suite starts the ARM postbooth binary itself: through qemu, as the kernel here
         # has no binfmt_misc entry for ARM. Child processes find the ARM libraries through
         # QEMU_LD_PREFIX. The crash test runs fewer cycles (emulation is slow; the native
-        # run in scripts/test.sh does the full 200).
+        # run in scripts/test.sh does the full 200), the soak fewer shots (2000 natively).
         QEMU_LD_PREFIX="$sysroot" POSTBOOTH_TEST_RUNNER="$q" \
             POSTBOOTH_CRASH_CYCLES="${POSTBOOTH_CRASH_CYCLES:-25}" \
+            POSTBOOTH_SOAK_SHOTS="${POSTBOOTH_SOAK_SHOTS:-300}" \
             "$q" -L "$sysroot" "$exe" --test-threads=2 "${skip_args[@]}"
     done
 done

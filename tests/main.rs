@@ -20,4 +20,5 @@ mod power_cut;
 mod prune;
 mod screens;
 mod security;
+mod soak;
 mod token;

@@ -195,6 +195,10 @@ impl Publisher {
                 }
             };
             let Some(wait) = wait else { continue };
+            // Wake for the next prune even in a long wait, so Done jobs go on time.
+            let until_prune =
+                pruned_at.map_or(Duration::ZERO, |t| PRUNE_EVERY.saturating_sub(t.elapsed()));
+            let wait = wait.min(until_prune);
             tokio::select! {
                 _ = shutdown.changed() => {}
                 _ = self.wake.notified() => {
@@ -359,13 +363,26 @@ impl Publisher {
             Response::Retry => {
                 job.record_transient(&message);
                 warn!(job = %job.id, attempt = job.attempts, error = %message, "step failed; will retry");
-                if matches!(
+                let offline = matches!(
                     e,
                     StepError::Api(ApiError::Network(_) | ApiError::CaptivePortal(_))
-                ) {
+                );
+                if offline {
                     self.status.send_modify(|s| s.screen = Screen::Offline);
                 }
                 self.persist(&job).await;
+                if offline {
+                    // No network is no network for every job: wait this job's backoff before
+                    // trying any. Trying each waiting job in turn instead costs a connection
+                    // attempt, a queue read and a record write per job per round: the soak
+                    // saw that dominate a booth with a backlog during every network drop.
+                    let delay = backoff::delay(
+                        job.attempts,
+                        self.settings.backoff_base,
+                        self.settings.backoff_cap,
+                    );
+                    return (job, Some(delay));
+                }
                 (job, None)
             }
         }
