@@ -164,6 +164,14 @@ fn on_error(action: &Action, class: ErrorClass, attempts: u32, message: &str) ->
     }
 }
 
+/// A step that did not finish: the job as it now is, a pause for every job (auth, rate limit,
+/// quota, a store that cannot write), and whether the network was unreachable.
+struct Failed {
+    job: Job,
+    pause: Option<Duration>,
+    offline: bool,
+}
+
 enum Step {
     /// The job moved on; take the next step now.
     Moved,
@@ -178,6 +186,8 @@ impl Publisher {
         let mut not_before: HashMap<Uuid, Instant> = HashMap::new();
         let mut paused_until: Option<Instant> = None;
         let mut pruned_at: Option<Instant> = None;
+        // Network failures in a row, whichever jobs met them.
+        let mut offline_streak: u32 = 0;
         loop {
             if *shutdown.borrow() {
                 return;
@@ -191,7 +201,8 @@ impl Publisher {
                 _ => {
                     paused_until = None;
                     let _working = self.beat.working();
-                    self.work_once(&mut not_before, &mut paused_until).await
+                    self.work_once(&mut not_before, &mut paused_until, &mut offline_streak)
+                        .await
                 }
             };
             let Some(wait) = wait else { continue };
@@ -215,6 +226,7 @@ impl Publisher {
         &self,
         not_before: &mut HashMap<Uuid, Instant>,
         paused_until: &mut Option<Instant>,
+        offline_streak: &mut u32,
     ) -> Option<Duration> {
         let jobs = match self.store.blocking(|s| s.jobs()).await {
             Ok(jobs) => jobs,
@@ -250,12 +262,19 @@ impl Publisher {
             .send_modify(|s| s.screen = Screen::Publishing { n: 1, of });
         match self.drive(job.clone()).await {
             Ok(Some(poll)) => {
+                *offline_streak = 0;
                 not_before.insert(job.id, Instant::now() + poll);
             }
             Ok(None) => {
+                *offline_streak = 0;
                 not_before.remove(&job.id);
             }
-            Err((job, pause)) => {
+            Err(Failed {
+                job,
+                pause,
+                offline,
+            }) => {
+                *offline_streak = if offline { *offline_streak + 1 } else { 0 };
                 if let Some(pause) = pause {
                     *paused_until = Some(Instant::now() + pause);
                     return Some(pause);
@@ -266,6 +285,21 @@ impl Publisher {
                     self.settings.backoff_cap,
                 );
                 not_before.insert(job.id, Instant::now() + delay);
+                if offline {
+                    // No network is no network for every job: hold them all for a backoff
+                    // that grows with the failures in a row. Going straight on to the next
+                    // waiting job instead cost a connection attempt, a queue read and a record
+                    // write per waiting job per round, in every network drop (the soak test).
+                    // The failed job also waits its own backoff, so a job whose calls fail
+                    // for reasons of its own does not hold up the others.
+                    let pause = backoff::delay(
+                        *offline_streak,
+                        self.settings.backoff_base,
+                        self.settings.backoff_cap,
+                    );
+                    *paused_until = Some(Instant::now() + pause);
+                    return Some(pause);
+                }
             }
         }
         None
@@ -274,7 +308,7 @@ impl Publisher {
     /// Takes one job as far as it can go now. `Ok(Some(d))`: poll again after `d`;
     /// `Ok(None)`: the job is done, failed or moved on; `Err`: it failed a step (with a pause
     /// for everyone, or `None` for a per-job backoff).
-    async fn drive(&self, mut job: Job) -> Result<Option<Duration>, (Job, Option<Duration>)> {
+    async fn drive(&self, mut job: Job) -> Result<Option<Duration>, Failed> {
         loop {
             let action = job.next_action();
             if action == Action::Nothing {
@@ -283,7 +317,11 @@ impl Publisher {
             if let Err(hold) = self.gate.check(&action).await {
                 info!(job = %job.id, reason = %hold.reason, wait_secs = hold.wait.as_secs(), "publishing waits; capture goes on");
                 self.status.send_modify(|s| s.screen = hold.screen.clone());
-                return Err((job, Some(hold.wait)));
+                return Err(Failed {
+                    job,
+                    pause: Some(hold.wait),
+                    offline: false,
+                });
             }
             let result = self.step(&mut job, &action).await;
             self.gate.after_call();
@@ -298,12 +336,7 @@ impl Publisher {
         }
     }
 
-    async fn handle_error(
-        &self,
-        mut job: Job,
-        action: &Action,
-        e: StepError,
-    ) -> (Job, Option<Duration>) {
+    async fn handle_error(&self, mut job: Job, action: &Action, e: StepError) -> Failed {
         let message = e.to_string();
         let response = match &e {
             StepError::Api(api) => {
@@ -343,7 +376,11 @@ impl Publisher {
                 self.status.send_modify(|s| s.screen = screen);
                 job.record_transient(&message);
                 self.persist(&job).await;
-                (job, Some(pause))
+                Failed {
+                    job,
+                    pause: Some(pause),
+                    offline: false,
+                }
             }
             Response::Advance(outcome) => {
                 warn!(job = %job.id, error = %message, ?outcome, "step failed; the job moves on accordingly");
@@ -358,7 +395,11 @@ impl Publisher {
                 }
                 // The job moved; its next step may go now.
                 job.attempts = 0;
-                (job, None)
+                Failed {
+                    job,
+                    pause: None,
+                    offline: false,
+                }
             }
             Response::Retry => {
                 job.record_transient(&message);
@@ -371,19 +412,11 @@ impl Publisher {
                     self.status.send_modify(|s| s.screen = Screen::Offline);
                 }
                 self.persist(&job).await;
-                if offline {
-                    // No network is no network for every job: wait this job's backoff before
-                    // trying any. Trying each waiting job in turn instead costs a connection
-                    // attempt, a queue read and a record write per job per round: the soak
-                    // saw that dominate a booth with a backlog during every network drop.
-                    let delay = backoff::delay(
-                        job.attempts,
-                        self.settings.backoff_base,
-                        self.settings.backoff_cap,
-                    );
-                    return (job, Some(delay));
+                Failed {
+                    job,
+                    pause: None,
+                    offline,
                 }
-                (job, None)
             }
         }
     }
