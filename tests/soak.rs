@@ -557,27 +557,59 @@ const RSS_BYTES_PER_SHOT: f64 = 4096.0;
 const FD_SLACK: usize = 8;
 
 /// Each record is pending, or done within the last day plus the prune period (and five
-/// minutes of slack for a publisher pass in progress). Returns (hour, records, files in photos/).
+/// minutes of slack for a publisher pass in progress), or held by the pruning rule that keeps
+/// media a publish being verified could be taken for (a job in `PublishIntent` whose attempt
+/// is no later than the Done job's publish + the match slack). No job may sit in
+/// `PublishIntent` for more than [`INTENT_LIMIT`]: a publish that is never settled also holds
+/// pruning back. Returns (hour, records, files in photos/).
 async fn check_bounded(store: &Store, start: tokio::time::Instant) -> (u64, usize, usize) {
+    use postbooth::job::{JobState, MEDIA_MATCH_SLACK_MS};
     let jobs = store.blocking(|s| s.jobs()).await.unwrap();
     let now = store.now_ms();
     let limit = 24 * 3600 * 1000 + HOUR.as_millis() as u64 + 5 * 60_000;
+    let intents: Vec<(uuid::Uuid, u64, u32, Option<String>)> = jobs
+        .iter()
+        .filter_map(|j| match j.state {
+            JobState::PublishIntent {
+                attempted_at_ms, ..
+            } => Some((j.id, attempted_at_ms, j.attempts, j.last_error.clone())),
+            _ => None,
+        })
+        .collect();
+    let hour = start.elapsed().as_secs() / 3600;
+    for (id, attempted_at_ms, attempts, error) in &intents {
+        assert!(
+            now - attempted_at_ms <= INTENT_LIMIT.as_millis() as u64,
+            "hour {hour}: job {id} has been in PublishIntent for {} min ({attempts} attempts, \
+             last error {error:?})",
+            (now - attempted_at_ms) / 60_000
+        );
+    }
     for job in &jobs {
-        if let postbooth::job::JobState::Done { done_at_ms, .. } = job.state {
+        if let JobState::Done {
+            done_at_ms,
+            published_at_ms,
+            ..
+        } = job.state
+        {
+            let held = intents
+                .iter()
+                .any(|(_, attempt, _, _)| *attempt <= published_at_ms + MEDIA_MATCH_SLACK_MS);
             assert!(
-                now - done_at_ms <= limit,
-                "job {} done {} min ago is still kept (keep_done_days = 1)",
+                now - done_at_ms <= limit || held,
+                "hour {hour}: job {} done {} min ago is still kept (keep_done_days = 1); \
+                 publishes being verified: {intents:?}",
                 job.id,
                 (now - done_at_ms) / 60_000
             );
         }
     }
-    (
-        start.elapsed().as_secs() / 3600,
-        jobs.len(),
-        count_files(&store.root().join("photos")),
-    )
+    (hour, jobs.len(), count_files(&store.root().join("photos")))
 }
+
+/// Longest a publish may stay unsettled (`PublishIntent`): the token's hour-long gap plus
+/// outages and backoffs fit well inside.
+const INTENT_LIMIT: Duration = Duration::from_secs(6 * 3600);
 
 /// Seconds after `t0` (the soak's start, Unix seconds) at which the simulator recorded `m`.
 fn posted_at(m: &postbooth::sim::SimMedia, t0: u64) -> u64 {
