@@ -355,7 +355,7 @@ async fn soak_in_this_process() {
         }
         if tokio::time::Instant::now() >= next_hourly {
             next_hourly += HOUR;
-            hourly_records.push(check_bounded(&store, start).await);
+            hourly_records.push(check_bounded(&store, &sim, start).await);
         }
     }
     let shooting_took = start.elapsed();
@@ -372,7 +372,7 @@ async fn soak_in_this_process() {
     // Let the backlog drain (the quota window slides), checking the store every hour.
     let drained = loop {
         tokio::time::sleep(HOUR).await;
-        hourly_records.push(check_bounded(&store, start).await);
+        hourly_records.push(check_bounded(&store, &sim, start).await);
         let published = sim.publishes_by_image();
         if published.len() >= shots {
             let jobs = store.blocking(|s| s.jobs()).await.unwrap();
@@ -562,28 +562,53 @@ const FD_SLACK: usize = 8;
 /// is no later than the Done job's publish + the match slack). No job may sit in
 /// `PublishIntent` for more than [`INTENT_LIMIT`]: a publish that is never settled also holds
 /// pruning back. Returns (hour, records, files in photos/).
-async fn check_bounded(store: &Store, start: tokio::time::Instant) -> (u64, usize, usize) {
+async fn check_bounded(
+    store: &Store,
+    sim: &Simulator,
+    start: tokio::time::Instant,
+) -> (u64, usize, usize) {
     use postbooth::job::{JobState, MEDIA_MATCH_SLACK_MS};
     let jobs = store.blocking(|s| s.jobs()).await.unwrap();
     let now = store.now_ms();
     let limit = 24 * 3600 * 1000 + HOUR.as_millis() as u64 + 5 * 60_000;
-    let intents: Vec<(uuid::Uuid, u64, u32, Option<String>)> = jobs
+    let intents: Vec<(uuid::Uuid, u64, u32, Option<String>, String)> = jobs
         .iter()
-        .filter_map(|j| match j.state {
+        .filter_map(|j| match &j.state {
             JobState::PublishIntent {
-                attempted_at_ms, ..
-            } => Some((j.id, attempted_at_ms, j.attempts, j.last_error.clone())),
+                attempted_at_ms,
+                container_id,
+                ..
+            } => Some((
+                j.id,
+                *attempted_at_ms,
+                j.attempts,
+                j.last_error.clone(),
+                container_id.clone(),
+            )),
             _ => None,
         })
         .collect();
     let hour = start.elapsed().as_secs() / 3600;
-    for (id, attempted_at_ms, attempts, error) in &intents {
-        assert!(
-            now - attempted_at_ms <= INTENT_LIMIT.as_millis() as u64,
-            "hour {hour}: job {id} has been in PublishIntent for {} min ({attempts} attempts, \
-             last error {error:?})",
-            (now - attempted_at_ms) / 60_000
-        );
+    for (id, attempted_at_ms, attempts, error, container) in &intents {
+        if now - attempted_at_ms > INTENT_LIMIT.as_millis() as u64 {
+            // What Instagram (the simulator) has for this container, and who owns it here.
+            let media = sim.media();
+            let posted = media.iter().find(|m| &m.container_id == container);
+            let owner = posted.and_then(|m| {
+                jobs.iter()
+                    .find(|j| j.state.media_id() == Some(m.id.as_str()))
+                    .map(|j| j.id)
+            });
+            let newer = posted.map(|m| media.iter().filter(|o| o.timestamp > m.timestamp).count());
+            panic!(
+                "hour {hour}: job {id} has been in PublishIntent for {} min ({attempts} attempts, \
+                 last error {error:?}); its container {container} was posted as {:?} at {:?}, \
+                 {newer:?} posts since, recorded by job {owner:?}",
+                (now - attempted_at_ms) / 60_000,
+                posted.map(|m| &m.id),
+                posted.map(|m| &m.timestamp),
+            );
+        }
     }
     for job in &jobs {
         if let JobState::Done {
@@ -594,7 +619,7 @@ async fn check_bounded(store: &Store, start: tokio::time::Instant) -> (u64, usiz
         {
             let held = intents
                 .iter()
-                .any(|(_, attempt, _, _)| *attempt <= published_at_ms + MEDIA_MATCH_SLACK_MS);
+                .any(|(_, attempt, ..)| *attempt <= published_at_ms + MEDIA_MATCH_SLACK_MS);
             assert!(
                 now - done_at_ms <= limit || held,
                 "hour {hour}: job {} done {} min ago is still kept (keep_done_days = 1); \
