@@ -20,7 +20,8 @@
 //! timeout). Stores keep Done jobs one day (`store.keep_done_days = 1`).
 //!
 //! What is asserted: every shot published exactly once (simulator counts); the store
-//! bounded (every hour each record is pending or done within the last day + the prune period;
+//! bounded (every hour each record is pending or done within the last day + the prune period,
+//! or held by a publish being verified, and no publish stays unsettled for 6 hours;
 //! a day after the last post nothing is left, and every pruned photo is intact in archive/);
 //! flat memory (RSS at 10 % and 100 % of the shots); no leaked file descriptors.
 //!
