@@ -388,11 +388,13 @@ PY
         file "$exe" | sed 's/, BuildID[^,]*//'
         # The suite starts the ARM postbooth binary itself: through qemu, as the kernel here
         # has no binfmt_misc entry for ARM. Child processes find the ARM libraries through
-        # QEMU_LD_PREFIX. The crash and power-cut tests run fewer cycles (emulation is slow;
-        # the native runs in .ci/run do the full 200 kills and 300 cuts).
+        # QEMU_LD_PREFIX. The crash and power-cut tests run fewer cycles and the soak fewer
+        # shots (emulation is slow; the native runs in .ci/run do 200 kills, 300 cuts and
+        # 2000 shots).
         QEMU_LD_PREFIX="$sysroot" POSTBOOTH_TEST_RUNNER="$q" \
             POSTBOOTH_CRASH_CYCLES="${POSTBOOTH_CRASH_CYCLES:-25}" \
             POSTBOOTH_POWERCUT_CUTS="${POSTBOOTH_POWERCUT_CUTS:-30}" \
+            POSTBOOTH_SOAK_SHOTS="${POSTBOOTH_SOAK_SHOTS:-300}" \
             "$q" -L "$sysroot" "$exe" --test-threads=2 "${skip_args[@]}"
     done
 done

@@ -263,6 +263,8 @@ pub struct StoreConfig {
     pub min_free_mib: u64,
     pub max_blob_mib: u64,
     pub delete_published: bool,
+    /// Days a `Done` job is kept before it is pruned (0 = forever); see `store::prune`.
+    pub keep_done_days: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -282,6 +284,9 @@ pub struct PublishConfig {
     /// Bytes per resumable-upload request for Reels.
     pub upload_chunk_bytes: u64,
 }
+
+/// Ten years: a larger `store.keep_done_days` is surely a typo (and 0 already means forever).
+const MAX_KEEP_DONE_DAYS: u32 = 3650;
 
 /// The embedded defaults as a TOML table, the base every config file is merged onto.
 fn default_table() -> toml::Table {
@@ -479,6 +484,16 @@ impl Config {
                 format!(
                     "is {}: use at least 60 (each refresh is a Graph API call)",
                     self.insights.refresh_secs
+                ),
+            );
+        }
+        if self.store.keep_done_days > MAX_KEEP_DONE_DAYS {
+            return invalid(
+                "store.keep_done_days",
+                format!(
+                    "is {}: use 0 to keep published jobs forever, or 1 to {MAX_KEEP_DONE_DAYS} days \
+                     (30 is good)",
+                    self.store.keep_done_days
                 ),
             );
         }
@@ -840,6 +855,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("pull-up"), "{e}");
+    }
+
+    #[test]
+    fn keep_done_days_is_checked_with_its_fix() {
+        let check = |value: &str| {
+            parse(&format!(
+                "[instagram]\nuser_id = \"1\"\n[store]\nkeep_done_days = {value}\n"
+            ))
+            .map_err(|e| e.to_string())
+            .and_then(|c| c.validate(Path::new("c.toml")).map_err(|e| e.to_string()))
+        };
+        assert_eq!(Config::default().store.keep_done_days, 30);
+        check("0").unwrap();
+        check("3650").unwrap();
+        let e = check("100000").unwrap_err();
+        assert!(
+            e.contains("store.keep_done_days") && e.contains("0 to keep"),
+            "{e}"
+        );
+        let e = check("-1").unwrap_err();
+        assert!(e.contains("keep_done_days"), "{e}");
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub const ALL: &[&str] = &[
     "story.sidecar-written",
 ];
 
+/// Fail points of pruning (`Store::prune_done`), walked by `tests/prune.rs`. Not in [`ALL`]:
+/// the crash test's booth never holds a job old enough to prune, so they would never fire there.
+pub const PRUNE: &[&str] = &["prune.photos-moved", "prune.sidecars-moved"];
+
 /// Aborts the process here if this fail point is armed and its count is reached.
 pub fn hit(name: &str) {
     let Some(armed) = armed() else { return };

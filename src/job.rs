@@ -13,6 +13,11 @@ use uuid::Uuid;
 /// Milliseconds since the Unix epoch. Plain integers keep records small and easy to read.
 pub type Millis = u64;
 
+/// How far before the recorded publish attempt a media's (or comment's) timestamp may be and
+/// still be ours (clocks differ). Used when a lost publish is looked up among recent media, and
+/// so also by pruning, which must not make another job's media look unowned.
+pub const MEDIA_MATCH_SLACK_MS: Millis = 10 * 60 * 1000;
+
 /// The JPEG a job publishes, as written in the store's blob directory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobInfo {

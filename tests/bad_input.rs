@@ -350,6 +350,7 @@ fn damaged_queue_is_moved_aside_and_rebuilt_from_the_photos() {
         min_free_mib: 1,
         max_blob_mib: 0,
         delete_published: false,
+        keep_done_days: 0,
     };
     let job = {
         let (store, _) = postbooth::store::Store::open(&store_cfg, "booth").unwrap();

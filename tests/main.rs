@@ -17,6 +17,8 @@ mod operator;
 mod policy;
 mod post_kinds;
 mod power_cut;
+mod prune;
 mod screens;
 mod security;
+mod soak;
 mod token;

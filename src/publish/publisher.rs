@@ -7,9 +7,9 @@ use super::errors::ErrorClass;
 use super::gate::Gate;
 use super::graph::{ApiError, CommentInfo, GraphClient, MediaInfo};
 use crate::failpoint;
-use crate::job::{Action, ContainerStatus, Job, Outcome, PostKind};
+use crate::job::{Action, ContainerStatus, Job, Outcome, PostKind, MEDIA_MATCH_SLACK_MS};
 use crate::media::{MediaError, MediaHost};
-use crate::store::{now_ms, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::ui::{Screen, StatusSender};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,15 +54,14 @@ impl From<&crate::config::Config> for Settings {
     }
 }
 
+/// How often Done jobs older than `store.keep_done_days` are pruned (and once at start).
+const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+
 /// A container id unknown to Instagram (24/2207008) is retried this often before a new one.
 const CONTAINER_NOT_FOUND_RETRIES: u32 = 3;
 
 /// The first comment is tried this often before the booth gives it up (the post stands).
 const MAX_COMMENT_ATTEMPTS: u32 = 10;
-
-/// How far before the recorded publish attempt a media's timestamp may be and still be ours
-/// (clocks differ).
-const MEDIA_MATCH_SLACK_MS: u64 = 10 * 60 * 1000;
 
 pub struct Publisher {
     pub store: Store,
@@ -168,6 +167,14 @@ fn on_error(action: &Action, class: ErrorClass, attempts: u32, message: &str) ->
     }
 }
 
+/// A step that did not finish: the job as it now is, a pause for every job (auth, rate limit,
+/// quota, a store that cannot write), and whether the network was unreachable.
+struct Failed {
+    job: Job,
+    pause: Option<Duration>,
+    offline: bool,
+}
+
 enum Step {
     /// The job moved on; take the next step now.
     Moved,
@@ -181,19 +188,31 @@ impl Publisher {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut not_before: HashMap<Uuid, Instant> = HashMap::new();
         let mut paused_until: Option<Instant> = None;
+        let mut pruned_at: Option<Instant> = None;
+        // Network failures in a row, whichever jobs met them.
+        let mut offline_streak: u32 = 0;
         loop {
             if *shutdown.borrow() {
                 return;
+            }
+            if pruned_at.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(Instant::now());
+                self.prune().await;
             }
             let wait = match paused_until {
                 Some(until) if until > Instant::now() => Some(until - Instant::now()),
                 _ => {
                     paused_until = None;
                     let _working = self.beat.working();
-                    self.work_once(&mut not_before, &mut paused_until).await
+                    self.work_once(&mut not_before, &mut paused_until, &mut offline_streak)
+                        .await
                 }
             };
             let Some(wait) = wait else { continue };
+            // Wake for the next prune even in a long wait, so Done jobs go on time.
+            let until_prune =
+                pruned_at.map_or(Duration::ZERO, |t| PRUNE_EVERY.saturating_sub(t.elapsed()));
+            let wait = wait.min(until_prune);
             tokio::select! {
                 _ = shutdown.changed() => {}
                 _ = self.wake.notified() => {
@@ -210,6 +229,7 @@ impl Publisher {
         &self,
         not_before: &mut HashMap<Uuid, Instant>,
         paused_until: &mut Option<Instant>,
+        offline_streak: &mut u32,
     ) -> Option<Duration> {
         let jobs = match self.store.blocking(|s| s.jobs()).await {
             Ok(jobs) => jobs,
@@ -245,12 +265,19 @@ impl Publisher {
             .send_modify(|s| s.screen = Screen::Publishing { n: 1, of });
         match self.drive(job.clone()).await {
             Ok(Some(poll)) => {
+                *offline_streak = 0;
                 not_before.insert(job.id, Instant::now() + poll);
             }
             Ok(None) => {
+                *offline_streak = 0;
                 not_before.remove(&job.id);
             }
-            Err((job, pause)) => {
+            Err(Failed {
+                job,
+                pause,
+                offline,
+            }) => {
+                *offline_streak = if offline { *offline_streak + 1 } else { 0 };
                 if let Some(pause) = pause {
                     *paused_until = Some(Instant::now() + pause);
                     return Some(pause);
@@ -261,6 +288,21 @@ impl Publisher {
                     self.settings.backoff_cap,
                 );
                 not_before.insert(job.id, Instant::now() + delay);
+                if offline {
+                    // No network is no network for every job: hold them all for a backoff
+                    // that grows with the failures in a row. Going straight on to the next
+                    // waiting job instead cost a connection attempt, a queue read and a record
+                    // write per waiting job per round, in every network drop (the soak test).
+                    // The failed job also waits its own backoff, so a job whose calls fail
+                    // for reasons of its own does not hold up the others.
+                    let pause = backoff::delay(
+                        *offline_streak,
+                        self.settings.backoff_base,
+                        self.settings.backoff_cap,
+                    );
+                    *paused_until = Some(Instant::now() + pause);
+                    return Some(pause);
+                }
             }
         }
         None
@@ -269,7 +311,7 @@ impl Publisher {
     /// Takes one job as far as it can go now. `Ok(Some(d))`: poll again after `d`;
     /// `Ok(None)`: the job is done, failed or moved on; `Err`: it failed a step (with a pause
     /// for everyone, or `None` for a per-job backoff).
-    async fn drive(&self, mut job: Job) -> Result<Option<Duration>, (Job, Option<Duration>)> {
+    async fn drive(&self, mut job: Job) -> Result<Option<Duration>, Failed> {
         loop {
             let action = job.next_action();
             if action == Action::Nothing {
@@ -278,7 +320,11 @@ impl Publisher {
             if let Err(hold) = self.gate.check(&action, &job.kind).await {
                 info!(job = %job.id, reason = %hold.reason, wait_secs = hold.wait.as_secs(), "publishing waits; capture goes on");
                 self.status.send_modify(|s| s.screen = hold.screen.clone());
-                return Err((job, Some(hold.wait)));
+                return Err(Failed {
+                    job,
+                    pause: Some(hold.wait),
+                    offline: false,
+                });
             }
             let result = self.step(&mut job, &action).await;
             self.gate.after_call();
@@ -293,12 +339,7 @@ impl Publisher {
         }
     }
 
-    async fn handle_error(
-        &self,
-        mut job: Job,
-        action: &Action,
-        e: StepError,
-    ) -> (Job, Option<Duration>) {
+    async fn handle_error(&self, mut job: Job, action: &Action, e: StepError) -> Failed {
         let message = e.to_string();
         let response = match &e {
             StepError::Api(api) => {
@@ -338,7 +379,11 @@ impl Publisher {
                 self.status.send_modify(|s| s.screen = screen);
                 job.record_transient(&message);
                 self.persist(&job).await;
-                (job, Some(pause))
+                Failed {
+                    job,
+                    pause: Some(pause),
+                    offline: false,
+                }
             }
             Response::Advance(outcome) => {
                 warn!(job = %job.id, error = %message, ?outcome, "step failed; the job moves on accordingly");
@@ -353,20 +398,39 @@ impl Publisher {
                 }
                 // The job moved; its next step may go now.
                 job.attempts = 0;
-                (job, None)
+                Failed {
+                    job,
+                    pause: None,
+                    offline: false,
+                }
             }
             Response::Retry => {
                 job.record_transient(&message);
                 warn!(job = %job.id, attempt = job.attempts, error = %message, "step failed; will retry");
-                if matches!(
+                let offline = matches!(
                     e,
                     StepError::Api(ApiError::Network(_) | ApiError::CaptivePortal(_))
-                ) {
+                );
+                if offline {
                     self.status.send_modify(|s| s.screen = Screen::Offline);
                 }
                 self.persist(&job).await;
-                (job, None)
+                Failed {
+                    job,
+                    pause: None,
+                    offline,
+                }
             }
+        }
+    }
+
+    /// Lets go of Done jobs older than `store.keep_done_days` (see `Store::prune_done`). A
+    /// failure costs nothing but space: it is tried again at the next round.
+    async fn prune(&self) {
+        match self.store.blocking(|s| s.prune_done()).await {
+            Ok(ids) if ids.is_empty() => {}
+            Ok(ids) => info!(jobs = ids.len(), "pruned old published jobs"),
+            Err(e) => warn!(error = %e, "could not prune old published jobs; trying again later"),
         }
     }
 
@@ -544,7 +608,7 @@ impl Publisher {
                     Outcome::UploadStarted {
                         container_id,
                         uri,
-                        at_ms: now_ms(),
+                        at_ms: self.store.now_ms(),
                     },
                 )
                 .await?;
@@ -575,7 +639,7 @@ impl Publisher {
                     job,
                     Outcome::ContainerCreated {
                         container_id,
-                        at_ms: now_ms(),
+                        at_ms: self.store.now_ms(),
                     },
                 )
                 .await?;
@@ -589,8 +653,13 @@ impl Publisher {
                 self.advance(job, Outcome::Status(status)).await?;
             }
             Action::RecordIntentThenPublish { container_id } => {
-                self.advance(job, Outcome::IntentRecorded { at_ms: now_ms() })
-                    .await?;
+                self.advance(
+                    job,
+                    Outcome::IntentRecorded {
+                        at_ms: self.store.now_ms(),
+                    },
+                )
+                .await?;
                 failpoint::hit("publish.intent-persisted");
                 let media_id = self.graph.publish(container_id).await?;
                 self.gate.published(&job.kind);
@@ -617,8 +686,13 @@ impl Publisher {
                 }
             }
             Action::RecordCommentIntentThenComment { media_id, text } => {
-                self.advance(job, Outcome::CommentIntentRecorded { at_ms: now_ms() })
-                    .await?;
+                self.advance(
+                    job,
+                    Outcome::CommentIntentRecorded {
+                        at_ms: self.store.now_ms(),
+                    },
+                )
+                .await?;
                 failpoint::hit("comment.intent-persisted");
                 let comment_id = self.graph.comment(media_id, text).await?;
                 failpoint::hit("comment.response-received");
@@ -655,8 +729,13 @@ impl Publisher {
                     self.store.blocking(move |s| s.remove_photo(&copy)).await?;
                 }
                 failpoint::hit("finish.before-persist");
-                self.advance(job, Outcome::Finished { at_ms: now_ms() })
-                    .await?;
+                self.advance(
+                    job,
+                    Outcome::Finished {
+                        at_ms: self.store.now_ms(),
+                    },
+                )
+                .await?;
                 self.status.send_modify(|s| {
                     s.screen = Screen::Posted {
                         permalink: job.state.permalink().map(str::to_string),
@@ -707,7 +786,7 @@ impl Publisher {
             Outcome::Published {
                 media_id,
                 permalink,
-                at_ms: now_ms(),
+                at_ms: self.store.now_ms(),
             },
         )
         .await?;

@@ -61,6 +61,11 @@ pub struct SimOptions {
     /// The Facebook app accepted by `oauth/access_token`.
     pub app_id: String,
     pub app_secret: String,
+    /// Containers allowed per rolling 24 hours (Instagram's limit is 400; the soak raises it).
+    pub containers_per_day: usize,
+    /// The account's clock. `WallClock::follows_tokio()` in a test with paused time makes the
+    /// quota window, container expiry and token age follow simulated time.
+    pub clock: crate::clock::WallClock,
     pub faults: FaultPlan,
 }
 
@@ -78,6 +83,8 @@ impl Default for SimOptions {
             calls_per_hour: 100_000,
             app_id: "sim-app".to_string(),
             app_secret: "sim-app-secret".to_string(),
+            containers_per_day: state::CONTAINERS_PER_DAY,
+            clock: crate::clock::WallClock::System,
             faults: FaultPlan::none(),
         }
     }

@@ -231,7 +231,7 @@ pub struct SimState {
 
 impl SimState {
     pub fn new(config: SimOptions) -> Self {
-        let token_issued_at = OffsetDateTime::now_utc() - config.token_age;
+        let token_issued_at = wall_now(&config.clock) - config.token_age;
         SimState {
             config,
             clock_offset: Duration::ZERO,
@@ -271,9 +271,9 @@ impl SimState {
 
     // --- the clock ---
 
-    /// The simulated account's "now": the real clock plus what tests advanced it by.
+    /// The simulated account's "now": its clock plus what tests advanced it by.
     pub fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + self.clock_offset
+        wall_now(&self.config.clock) + self.clock_offset
     }
 
     pub fn advance_clock(&mut self, by: Duration) {
@@ -437,7 +437,7 @@ impl SimState {
         if chars > CAPTION_MAX_CHARS {
             return Err(GraphError::caption_too_long(chars));
         }
-        if count_within(&mut self.container_times, now, DAY) >= CONTAINERS_PER_DAY {
+        if count_within(&mut self.container_times, now, DAY) >= self.config.containers_per_day {
             return Err(GraphError::container_limit());
         }
         Ok(())
@@ -890,6 +890,15 @@ fn shortcode(media_id: u64) -> String {
             c
         })
         .collect()
+}
+
+/// The wall time by `clock`: nanosecond system time, or a clock that follows tokio's.
+fn wall_now(clock: &crate::clock::WallClock) -> OffsetDateTime {
+    match clock {
+        crate::clock::WallClock::System => OffsetDateTime::now_utc(),
+        other => OffsetDateTime::from_unix_timestamp_nanos(i128::from(other.now_ms()) * 1_000_000)
+            .unwrap_or_else(|_| OffsetDateTime::now_utc()),
+    }
 }
 
 #[cfg(test)]

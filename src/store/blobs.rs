@@ -139,10 +139,15 @@ impl BlobDir {
         })
     }
 
+    /// `<id>.json`: the sidecar's file name.
+    pub fn sidecar_name(id: Uuid) -> String {
+        format!("{id}.json")
+    }
+
     /// Records the job's current state beside its photo, atomically and durably.
     pub fn write_sidecar(&self, job: &Job) -> Result<(), StoreError> {
         let json = serde_json::to_vec_pretty(job).expect("jobs serialize");
-        durable::write_atomic(&self.dir, &format!("{}.json", job.id), &json)?;
+        durable::write_atomic(&self.dir, &Self::sidecar_name(job.id), &json)?;
         Ok(())
     }
 
@@ -157,6 +162,45 @@ impl BlobDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Takes files out of the photo folder durably: renamed into `archive` (fsync'd before
+    /// this folder, so a power cut leaves a file under both names rather than none), or
+    /// deleted when `archive` is `None`. Files already gone are skipped, so it can be repeated.
+    pub fn take_out(&self, files: &[String], archive: Option<&Path>) -> Result<(), StoreError> {
+        for file in files {
+            let from = self.dir.join(file);
+            let result = match archive {
+                Some(archive) => fs::rename(&from, archive.join(file)),
+                None => fs::remove_file(&from),
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(archive) = archive {
+            durable::sync_dir(archive)?;
+        }
+        Ok(durable::sync_dir(&self.dir)?)
+    }
+
+    /// Every file of job `id` but its sidecar: the files it posts, and any kept beside them
+    /// (a photo turned into a Story keeps the photo as taken). Whatever leaves `photos/` for
+    /// good must take all of them, or opening the store would adopt the rest as a new photo.
+    pub fn files_of(&self, id: Uuid) -> Result<Vec<String>, StoreError> {
+        let prefix = format!("{id}.");
+        let sidecar = Self::sidecar_name(id);
+        let mut files = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) && name != sidecar && !name.ends_with(".tmp") {
+                files.push(name);
+            }
+        }
+        files.sort();
+        Ok(files)
     }
 
     /// Removes a dropped job's files (every carousel item, a Reel's video) and sidecar.

@@ -6,8 +6,10 @@
 
 pub mod blobs;
 pub mod durable;
+pub mod prune;
 pub mod sled_store;
 
+use crate::clock::WallClock;
 use crate::config::StoreConfig;
 use crate::failpoint;
 use crate::job::{CarouselItem, FirstComment, Job, JobState, PostKind};
@@ -114,6 +116,12 @@ struct Inner {
     root: PathBuf,
     min_free_mib: u64,
     max_blob_mib: u64,
+    /// `store.keep_done_days` in ms; `None` keeps Done jobs forever.
+    keep_done_ms: Option<u64>,
+    /// Pruned photos are deleted instead of archived.
+    delete_published: bool,
+    /// Where recorded times and "now" for pruning come from.
+    clock: WallClock,
 }
 
 /// The store as the rest of postbooth sees it. Cheap to clone.
@@ -129,6 +137,16 @@ impl Store {
     pub fn open(
         cfg: &StoreConfig,
         default_caption: &str,
+    ) -> Result<(Self, RecoveryReport), StoreError> {
+        Self::open_with_clock(cfg, default_caption, WallClock::System)
+    }
+
+    /// [`Store::open`] with the clock that times records and pruning (tests pass one that
+    /// follows tokio's paused clock).
+    pub fn open_with_clock(
+        cfg: &StoreConfig,
+        default_caption: &str,
+        clock: WallClock,
     ) -> Result<(Self, RecoveryReport), StoreError> {
         let root = cfg.dir.clone();
         durable::create_dir_durable(&root)?;
@@ -156,6 +174,9 @@ impl Store {
                 root,
                 min_free_mib: cfg.min_free_mib,
                 max_blob_mib: cfg.max_blob_mib,
+                keep_done_ms: prune::keep_done_ms(cfg.keep_done_days),
+                delete_published: cfg.delete_published,
+                clock,
             }),
         };
         store.reconcile(default_caption, &mut report)?;
@@ -292,7 +313,7 @@ impl Store {
         }
         let job = Job {
             id,
-            created_at_ms: now_ms(),
+            created_at_ms: self.now_ms(),
             blob: items[0].blob.clone(),
             caption: sources[0].caption.clone(),
             state: JobState::Captured,
@@ -372,6 +393,68 @@ impl Store {
             },
             first_comment: None,
         })
+    }
+
+    /// Now, by the store's clock, in milliseconds since the epoch: every time a record holds.
+    pub fn now_ms(&self) -> u64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Where pruned photos and their sidecars go (unless `delete_published` is on).
+    pub fn archive_dir(&self) -> PathBuf {
+        self.inner.root.join("archive")
+    }
+
+    /// Prunes `Done` jobs older than `store.keep_done_days` ([`prune::prunable`] decides
+    /// which): their photo files and sidecars leave `photos/` (into `archive/`, or deleted when
+    /// `delete_published` is on), then their records go. Returns the pruned ids.
+    ///
+    /// The order is what makes it safe to kill at any instant (fail points
+    /// `prune.photos-moved`, `prune.sidecars-moved`, tested in `tests/prune.rs`):
+    ///
+    /// 1. **Photos out of `photos/` first**, made durable (the archive directory is fsync'd
+    ///    before `photos/`, so a power cut between leaves the photo under both names, never
+    ///    under none). While the record exists, opening the store never adopts anything of
+    ///    this job; once the photo is out, there is nothing left to adopt. A kill here leaves
+    ///    a `Done` record without its photo, which is fine for a published job, and the next
+    ///    prune (the record is still old enough) goes on from here: every step is idempotent.
+    /// 2. **Then the sidecars**: a sidecar alone is ignored on open. Moving it before the
+    ///    photo would open a window where a rebuilt queue (sled damaged) finds the photo with
+    ///    no sidecar and queues it as new: a second post.
+    /// 3. **The record last.** Removing it first would leave a photo without a record, which
+    ///    `reconcile` adopts — as `Published` if its sidecar reads well, but as a new
+    ///    `Captured` photo, posted again, if the sidecar is gone or torn.
+    pub fn prune_done(&self) -> Result<Vec<Uuid>, StoreError> {
+        let jobs = self.inner.jobs.list()?;
+        let ids = prune::prunable(&jobs, self.now_ms(), self.inner.keep_done_ms);
+        if ids.is_empty() {
+            return Ok(ids);
+        }
+        let pruned: Vec<&Job> = jobs.iter().filter(|j| ids.contains(&j.id)).collect();
+        let archive = (!self.inner.delete_published).then(|| self.archive_dir());
+        if let Some(archive) = &archive {
+            durable::create_dir_durable(archive)?;
+        }
+        // Every file of the job, not just the ones it posted: a file left behind without its
+        // record would be adopted on open and posted again.
+        let mut photos = Vec::new();
+        for job in &pruned {
+            photos.extend(self.inner.blobs.files_of(job.id)?);
+        }
+        self.inner.blobs.take_out(&photos, archive.as_deref())?;
+        failpoint::hit("prune.photos-moved");
+        let sidecars: Vec<String> = pruned.iter().map(|j| BlobDir::sidecar_name(j.id)).collect();
+        self.inner.blobs.take_out(&sidecars, archive.as_deref())?;
+        failpoint::hit("prune.sidecars-moved");
+        for job in &pruned {
+            self.inner.jobs.remove(job.id)?;
+            tracing::info!(
+                job = %job.id,
+                archived = archive.is_some(),
+                "pruned a job published more than store.keep_done_days ago"
+            );
+        }
+        Ok(ids)
     }
 
     pub fn root(&self) -> &Path {
@@ -463,7 +546,7 @@ impl Store {
         };
         let job = Job {
             id,
-            created_at_ms: now_ms(),
+            created_at_ms: self.now_ms(),
             blob: first,
             caption: new.caption,
             state: JobState::Captured,
@@ -502,7 +585,7 @@ impl Store {
             .copy_in(&BlobDir::item_file_name(id, 0, "mp4"), src)?;
         let job = Job {
             id,
-            created_at_ms: now_ms(),
+            created_at_ms: self.now_ms(),
             blob,
             caption,
             state: JobState::Captured,
@@ -594,10 +677,10 @@ fn move_aside(queue_dir: &Path) -> Result<PathBuf, StoreError> {
     Ok(aside)
 }
 
+/// The system clock in milliseconds since the epoch. Records get their times from
+/// [`Store::now_ms`] instead, which a test may point at tokio's paused clock.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    crate::clock::system_ms()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ fn config(dir: &Path) -> StoreConfig {
         min_free_mib: 0,
         max_blob_mib: 0,
         delete_published: false,
+        keep_done_days: 30,
     }
 }
 
@@ -422,4 +423,169 @@ fn a_chosen_photo_gets_one_story_of_its_own() {
         store.add_story_of(uuid::Uuid::nil(), NewFile::jpeg(b"s", 1, 1)),
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// Walks a saved photo to `Done` the way the publisher does (the sidecar is rewritten at
+/// `Published`), `days_ago` days before the store's now.
+fn finish(store: &Store, job: &mut Job, days_ago: u64) {
+    let at = store.now_ms() - days_ago * prune::DAY_MS;
+    job.state = JobState::Published {
+        media_id: format!("m-{}", job.id),
+        permalink: None,
+        published_at_ms: at - 1000,
+    };
+    store.update(job).unwrap();
+    job.advance(&Outcome::Finished { at_ms: at }).unwrap();
+    store.update(job).unwrap();
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn pruning_archives_old_done_jobs_and_reopening_adopts_nothing_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    let mut old = store.save_photo(&jpeg(), 400, 400, "old".into()).unwrap();
+    let mut recent = store
+        .save_photo(&jpeg(), 400, 400, "recent".into())
+        .unwrap();
+    let waiting = store
+        .save_photo(&jpeg(), 400, 400, "waiting".into())
+        .unwrap();
+    finish(&store, &mut old, 31);
+    finish(&store, &mut recent, 29);
+
+    assert_eq!(store.prune_done().unwrap(), vec![old.id]);
+    assert!(matches!(store.get(old.id), Err(StoreError::NotFound(_))));
+    let archive = dir.path().join("archive");
+    assert_eq!(
+        names(&archive),
+        vec![format!("{}.jpg", old.id), format!("{}.json", old.id)]
+    );
+    assert!(!names(&dir.path().join("photos"))
+        .iter()
+        .any(|n| n.starts_with(&old.id.to_string())));
+    // Nothing left to prune; the others are untouched.
+    assert!(store.prune_done().unwrap().is_empty());
+    assert_eq!(store.get(recent.id).unwrap(), recent);
+    assert_eq!(store.get(waiting.id).unwrap(), waiting);
+    drop(store);
+
+    // A restart adopts nothing: the pruned photo is not where reconcile looks.
+    let (store, report) = open(dir.path());
+    assert!(report.adopted.is_empty() && report.missing.is_empty());
+    let ids: Vec<_> = store.jobs().unwrap().iter().map(|j| j.id).collect();
+    assert_eq!(ids, vec![recent.id, waiting.id]);
+    drop(store);
+
+    // Nor does a queue rebuilt from the sidecars.
+    std::fs::remove_dir_all(dir.path().join("queue")).unwrap();
+    let (store, report) = open(dir.path());
+    assert_eq!(report.adopted, vec![recent.id, waiting.id]);
+    assert!(matches!(store.get(old.id), Err(StoreError::NotFound(_))));
+}
+
+#[test]
+fn pruning_with_delete_published_deletes_the_files_and_keeps_no_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig {
+        delete_published: true,
+        keep_done_days: 1,
+        ..config(dir.path())
+    };
+    let (store, _) = Store::open(&cfg, "c").unwrap();
+    let mut job = store.save_photo(&jpeg(), 400, 400, "x".into()).unwrap();
+    finish(&store, &mut job, 2);
+    store.remove_photo(&job).unwrap(); // what the publisher does at Finish
+    assert_eq!(store.prune_done().unwrap(), vec![job.id]);
+    assert!(names(&dir.path().join("photos")).is_empty());
+    assert!(!dir.path().join("archive").exists());
+    assert!(store.jobs().unwrap().is_empty());
+}
+
+#[test]
+fn keep_done_days_zero_prunes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig {
+        keep_done_days: 0,
+        ..config(dir.path())
+    };
+    let (store, _) = Store::open(&cfg, "c").unwrap();
+    let mut job = store.save_photo(&jpeg(), 400, 400, "x".into()).unwrap();
+    finish(&store, &mut job, 3000);
+    assert!(store.prune_done().unwrap().is_empty());
+    assert_eq!(store.get(job.id).unwrap(), job);
+}
+
+#[test]
+fn a_prune_stopped_after_any_step_is_finished_by_the_next_and_never_readopted() {
+    // Each step of `prune_done` on its own, as a kill after it would leave the store
+    // (the real kill is walked with fail points in tests/prune.rs).
+    fn photo_moved(root: &Path, job: &Job) {
+        std::fs::create_dir_all(root.join("archive")).unwrap();
+        let f = &job.blob.file;
+        std::fs::rename(root.join("photos").join(f), root.join("archive").join(f)).unwrap();
+    }
+    fn sidecar_moved(root: &Path, job: &Job) {
+        photo_moved(root, job);
+        let f = format!("{}.json", job.id);
+        std::fs::rename(root.join("photos").join(&f), root.join("archive").join(&f)).unwrap();
+    }
+    type Step = fn(&Path, &Job);
+    let steps: [(&str, Step); 2] = [
+        ("photo moved", photo_moved),
+        ("sidecar moved", sidecar_moved),
+    ];
+    for (name, step) in steps {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = open(dir.path());
+        let mut job = store.save_photo(&jpeg(), 400, 400, "x".into()).unwrap();
+        finish(&store, &mut job, 40);
+        drop(store);
+        step(dir.path(), &job);
+        let (store, report) = open(dir.path());
+        assert!(
+            report.adopted.is_empty() && report.missing.is_empty(),
+            "{name}"
+        );
+        assert_eq!(store.get(job.id).unwrap().state.name(), "Done", "{name}");
+        assert_eq!(store.prune_done().unwrap(), vec![job.id], "{name}");
+        assert!(store.jobs().unwrap().is_empty(), "{name}");
+        assert_eq!(names(&dir.path().join("archive")).len(), 2, "{name}");
+        assert!(names(&dir.path().join("photos")).is_empty(), "{name}");
+    }
+}
+
+/// A photo turned into a Story (quota policy `story`) keeps the photo as taken beside the
+/// Story copy. Pruning must take both out of `photos/`: the original left behind without a
+/// record would be adopted on the next open and posted to the feed after all.
+#[test]
+fn pruning_a_photo_turned_into_a_story_takes_the_photo_as_taken_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    let photo = store.save_photo(&jpeg(), 400, 400, "hello".into()).unwrap();
+    let mut story = store
+        .turn_into_story(photo.id, NewFile::jpeg(b"story", 1080, 1920))
+        .unwrap();
+    finish(&store, &mut story, 40);
+    assert_eq!(store.prune_done().unwrap(), vec![photo.id]);
+    assert!(names(&dir.path().join("photos")).is_empty());
+    assert_eq!(
+        names(&dir.path().join("archive")).len(),
+        3,
+        "photo, story, sidecar"
+    );
+    drop(store);
+    let (store, report) = open(dir.path());
+    assert!(report.adopted.is_empty(), "{report:?}");
+    assert!(store.jobs().unwrap().is_empty());
 }
