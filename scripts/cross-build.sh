@@ -377,6 +377,10 @@ PY
     printf 'test binary: %s\n' "${test_bins[@]}"
 
     phase "$t: test suite under $q -L $sysroot"
+    # The S3 tests start the real S3 server (an x86_64 host tool) from the emulated suite.
+    # Installed with the host's own cargo, like scripts/test.sh does.
+    env -u RUSTC -u RUSTDOC -u LD_LIBRARY_PATH -u CARGO_TARGET_DIR PATH="$ORIG_PATH" \
+        "$ROOT/scripts/install-test-tools.sh"
     skip_args=()
     for s in "${QEMU_SKIPS[@]}"; do
         name="${s%%|*}"
