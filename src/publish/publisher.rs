@@ -857,7 +857,10 @@ fn find_comment<'a>(
 }
 
 /// Our media among recent posts: same caption, posted no earlier than the attempt (with
-/// slack for clock skew), not owned by another job; the earliest such.
+/// slack for clock skew), not owned by another job; of those, the one posted nearest to our
+/// attempt. Not the earliest: when two jobs with the same caption both lost their answers a
+/// few minutes apart, the later job would take the earlier one's post, and the earlier job,
+/// finding its own post taken, would never settle (the 10,000-shot soak found this).
 fn pick_media(
     recent: Vec<MediaInfo>,
     caption: &str,
@@ -880,7 +883,7 @@ fn pick_media(
         })
         .filter(|(t, _)| *t >= earliest)
         .collect();
-    candidates.sort_by_key(|(t, _)| *t);
+    candidates.sort_by_key(|(t, _)| t.abs_diff(attempted_at_ms));
     candidates.into_iter().next().map(|(_, m)| m)
 }
 
@@ -1039,5 +1042,37 @@ mod tests {
             None
         );
         assert_eq!(pick_media(recent, "other", at, &[]), None);
+    }
+
+    /// Two jobs with the same caption lost their publish answers a minute apart: each finds
+    /// its own post, whichever settles first.
+    #[test]
+    fn same_caption_lost_answers_each_find_their_own_post() {
+        let first = parse_graph_time("2026-11-27T12:00:00+0000").unwrap();
+        let second = parse_graph_time("2026-11-27T12:01:00+0000").unwrap();
+        let recent = vec![
+            media("11", "booth", "2026-11-27T12:01:02+0000"),
+            media("10", "booth", "2026-11-27T12:00:02+0000"),
+        ];
+        assert_eq!(
+            pick_media(recent.clone(), "booth", second, &[]).unwrap().id,
+            "11"
+        );
+        assert_eq!(
+            pick_media(recent.clone(), "booth", first, &[]).unwrap().id,
+            "10"
+        );
+        assert_eq!(
+            pick_media(recent.clone(), "booth", first, &["11".into()])
+                .unwrap()
+                .id,
+            "10"
+        );
+        assert_eq!(
+            pick_media(recent, "booth", second, &["10".into()])
+                .unwrap()
+                .id,
+            "11"
+        );
     }
 }
