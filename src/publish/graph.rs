@@ -545,19 +545,43 @@ impl GraphClient {
         self.send(req).await
     }
 
-    /// `GET /{ig-user-id}/media`: the account's newest posts, newest first.
-    pub async fn recent_media(&self, limit: u32) -> Result<Vec<MediaInfo>, ApiError> {
+    /// `GET /{ig-user-id}/media`: one page of the account's posts, newest first, and the
+    /// cursor of the next (older) page if there is one.
+    pub async fn media_page(
+        &self,
+        limit: u32,
+        after: Option<&str>,
+    ) -> Result<(Vec<MediaInfo>, Option<String>), ApiError> {
+        #[derive(Deserialize)]
+        struct Cursors {
+            after: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Paging {
+            cursors: Option<Cursors>,
+            next: Option<String>,
+        }
         #[derive(Deserialize)]
         struct Page {
             data: Vec<MediaInfo>,
+            paging: Option<Paging>,
         }
         let url = format!("{}/{}/media", self.base, self.user_id);
-        let req = self.http.get(url).query(&[
+        let mut query = vec![
             ("fields", "id,caption,timestamp,permalink".to_string()),
             ("limit", limit.to_string()),
-        ]);
-        let page: Page = self.send(req).await?;
-        Ok(page.data)
+        ];
+        if let Some(after) = after {
+            query.push(("after", after.to_string()));
+        }
+        let page: Page = self.send(self.http.get(url).query(&query)).await?;
+        // Meta leaves `next` out on the last page; the cursors may still be there.
+        let next = page
+            .paging
+            .filter(|p| p.next.is_some())
+            .and_then(|p| p.cursors)
+            .and_then(|c| c.after);
+        Ok((page.data, next))
     }
 
     /// `GET /{ig-user-id}/content_publishing_limit`.

@@ -60,6 +60,9 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 /// A container id unknown to Instagram (24/2207008) is retried this often before a new one.
 const CONTAINER_NOT_FOUND_RETRIES: u32 = 3;
 
+/// How far back a lost publish is looked for: pages of 50 posts (one call each).
+const MEDIA_PAGES: usize = 40;
+
 /// The first comment is tried this often before the booth gives it up (the post stands).
 const MAX_COMMENT_ATTEMPTS: u32 = 10;
 
@@ -805,6 +808,31 @@ impl Publisher {
         }
     }
 
+    /// The account's posts, newest first, paging back until one is older than the attempt
+    /// (less the clock slack): a verify delayed by backoff and outages while other photos were
+    /// posted must still see its own post (the 10,000-shot soak saw one 888 posts deep).
+    /// At most `MEDIA_PAGES` pages of 50.
+    async fn media_back_to(&self, attempted_at_ms: u64) -> Result<Vec<MediaInfo>, StepError> {
+        let earliest = attempted_at_ms.saturating_sub(MEDIA_MATCH_SLACK_MS);
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MEDIA_PAGES {
+            let (page, next) = self.graph.media_page(50, after.as_deref()).await?;
+            let reached_older = page.iter().any(|m| {
+                m.timestamp
+                    .as_deref()
+                    .and_then(parse_graph_time)
+                    .is_some_and(|t| t < earliest)
+            });
+            all.extend(page);
+            match next {
+                Some(cursor) if !reached_older => after = Some(cursor),
+                _ => break,
+            }
+        }
+        Ok(all)
+    }
+
     /// A container is PUBLISHED but we lost the answer that named the media: find it among
     /// the account's recent posts by caption and time, skipping media other jobs own.
     async fn find_published_media(
@@ -814,7 +842,7 @@ impl Publisher {
     ) -> Result<MediaInfo, StepError> {
         let recent = match job.kind {
             PostKind::Story { .. } => self.graph.recent_stories().await?,
-            _ => self.graph.recent_media(50).await?,
+            _ => self.media_back_to(attempted_at_ms).await?,
         };
         let own_id = job.id;
         let claimed: Vec<String> = self
