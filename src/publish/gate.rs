@@ -354,15 +354,26 @@ pub fn carousel_batch(pending: &[crate::job::Job], posts_left: u32) -> Option<Ve
 
 /// Quota policy `story`: the waiting feed photos the quota has no room for, newest first out:
 /// the oldest `posts_left` unposted jobs keep their feed post, and the photos after them that
-/// have no container yet go to Stories instead. Empty when the backlog fits.
+/// have no container yet go to Stories instead. A photo that already has a Story of its own
+/// (`also_story`, `queue story`) waits for the feed: it would be in Stories twice. Empty when
+/// the backlog fits.
 pub fn story_overflow(pending: &[crate::job::Job], posts_left: u32) -> Vec<uuid::Uuid> {
     use crate::job::{JobState, PostKind};
+    let has_story: Vec<uuid::Uuid> = pending
+        .iter()
+        .filter_map(|j| match j.kind {
+            PostKind::Story { of, .. } => of,
+            _ => None,
+        })
+        .collect();
     let feed = pending
         .iter()
         .filter(|j| !matches!(j.kind, PostKind::Story { .. }) && j.state.media_id().is_none());
     feed.skip(posts_left as usize)
         .filter(|j| {
-            j.kind.is_photo() && matches!(j.state, JobState::Captured | JobState::Staged { .. })
+            j.kind.is_photo()
+                && matches!(j.state, JobState::Captured | JobState::Staged { .. })
+                && !has_story.contains(&j.id)
         })
         .map(|j| j.id)
         .collect()
@@ -433,6 +444,12 @@ mod tests {
         // Carousels and Reels are never turned into Stories.
         mixed[5].kind = PostKind::Reel;
         assert_eq!(story_overflow(&mixed, 2), [mixed[3].id, mixed[4].id]);
+        // Nor is a photo that has a Story of its own already.
+        mixed[1].kind = PostKind::Story {
+            of: Some(mixed[4].id),
+            overflow: false,
+        };
+        assert_eq!(story_overflow(&mixed, 2), [mixed[3].id]);
     }
 
     fn known(usage: u32, total: u32, read_at: Instant) -> Option<KnownQuota> {
