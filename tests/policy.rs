@@ -193,32 +193,13 @@ async fn sixty_photos_with_quota_25_carousel_posts_everything_in_at_most_25_post
     })
     .await
     .unwrap();
-    let s = booth_with(
-        &sim.base_url(),
+    let (_, saved, jobs) = shoot_offline_then_post(
+        &sim,
+        60,
         &[("publish", "quota_policy", Some("\"carousel\""))],
-    );
-    let mut offline = s.config();
-    offline.instagram.graph_url = format!("http://127.0.0.1:{}/v21.0", free_port());
-    let daemon = Daemon::start(offline).await.unwrap();
-    let mut saved = Vec::new();
-    for _ in 0..60 {
-        saved.push(daemon.shoot().await.unwrap());
-    }
-    daemon.stop().await;
-    assert!(sim.calls().is_empty());
-    let daemon = Daemon::start(s.config()).await.unwrap();
-    let store = daemon.store.clone();
-    let jobs = eventually(Duration::from_secs(240), "every photo posted", || {
-        let store = store.clone();
-        let sim = &sim;
-        async move {
-            let jobs = store.blocking(|s| s.jobs()).await.unwrap();
-            let all_done = jobs.iter().all(|j| j.state.name() == "Done");
-            (all_done && sim.publishes_by_image().len() == 60).then_some(jobs)
-        }
-    })
+    )
     .await;
-    daemon.stop().await;
+    assert_eq!(sim.publishes_by_image().len(), 60);
     let posts = sim.media();
     let carousels = posts
         .iter()
@@ -260,7 +241,21 @@ async fn story_policy_run(
         ("instagram", "request_timeout_secs", Some("5")),
     ];
     keys.extend_from_slice(extra);
-    let s = booth_with(&sim.base_url(), &keys);
+    let (s, saved, jobs) = shoot_offline_then_post(sim, n, &keys).await;
+    let out = s.postbooth(&["queue", "list"]);
+    assert!(out.stdout.contains("  story "), "{}", out.both());
+    (saved, jobs)
+}
+
+/// A booth with `keys` takes `n` photos while Instagram is unreachable (nothing reaches the
+/// simulator), then comes online and posts until every job is Done. Returns the booth, the
+/// photos as saved and the jobs at the end.
+async fn shoot_offline_then_post(
+    sim: &Simulator,
+    n: usize,
+    keys: &[(&str, &str, Option<&str>)],
+) -> (Booth, Vec<postbooth::job::Job>, Vec<postbooth::job::Job>) {
+    let s = booth_with(&sim.base_url(), keys);
     let mut offline = s.config();
     offline.instagram.graph_url = format!("http://127.0.0.1:{}/v21.0", free_port());
     let daemon = Daemon::start(offline).await.unwrap();
@@ -269,12 +264,14 @@ async fn story_policy_run(
         saved.push(daemon.shoot().await.unwrap());
     }
     daemon.stop().await;
+    assert!(
+        sim.calls().is_empty(),
+        "nothing reached Instagram while offline"
+    );
     let daemon = Daemon::start(s.config()).await.unwrap();
     let jobs = all_done(&daemon, Duration::from_secs(240)).await;
-    let out = s.postbooth(&["queue", "list"]);
-    assert!(out.stdout.contains("  story "), "{}", out.both());
     daemon.stop().await;
-    (saved, jobs)
+    (s, saved, jobs)
 }
 
 /// Each saved photo is posted exactly once: to the feed as taken, or (turned into a Story) as
