@@ -3,10 +3,9 @@
 //! stays up and the next shot works; one that fails while publishing is retried and the photo
 //! is still posted exactly once.
 
-use crate::helper::{answers, eventually, quoted, Booth, DEADLINE};
-use crate::powercut::{self, FaultRule, Op, PowerCut};
+use crate::helper::{answers, eventually, DEADLINE};
+use crate::powercut::{self, FaultRule, Op, PowerCutBooth};
 use postbooth::control::{self, Request};
-use postbooth::sim::{SimOptions, Simulator};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -23,28 +22,12 @@ async fn eio_on_write_or_fsync_is_not_acknowledged_and_the_next_shot_works() {
     if powercut::skip("eio_on_write_or_fsync_is_not_acknowledged_and_the_next_shot_works") {
         return;
     }
-    let sim = Simulator::start(SimOptions {
-        quota_total: 100_000,
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
-    let work = tempfile::Builder::new()
-        .prefix("postbooth-eio-")
-        .tempdir()
-        .unwrap();
-    let mnt = work.path().join("mnt");
-    let store = mnt.join("store");
-    let pc = PowerCut::mount(&work.path().join("backing"), &mnt).unwrap();
-    let booth = Booth::new(
-        &sim.base_url(),
-        &[
-            ("store", "dir", Some(&quoted(&store.display().to_string()))),
-            ("instagram", "caption", Some("\"eio #{n} {time}\"")),
-            ("camera", "width", Some("400")),
-            ("camera", "height", Some("400")),
-        ],
-    );
+    let setup = PowerCutBooth::start(
+        "postbooth-eio-",
+        &[("instagram", "caption", Some("\"eio #{n} {time}\""))],
+    )
+    .await;
+    let (booth, pc, sim) = (&setup.booth, &setup.pc, &setup.sim);
     let mut daemon = booth.start_daemon("daemon");
     let socket = booth.socket();
     let mut acked = BTreeMap::new();
@@ -126,7 +109,7 @@ async fn eio_on_write_or_fsync_is_not_acknowledged_and_the_next_shot_works() {
         pc.errors_injected()
     );
     daemon.terminate();
-    sim.shutdown().await;
+    setup.sim.shutdown().await;
 }
 
 async fn all_done(socket: &Path, acked: &BTreeMap<uuid::Uuid, String>) -> Vec<postbooth::job::Job> {

@@ -9,10 +9,9 @@
 //!
 //! `POSTBOOTH_POWERCUT_CUTS` (default 300) and `POSTBOOTH_POWERCUT_SEED` reproduce a run.
 
-use crate::helper::{answers, quoted, Booth, Daemon};
-use crate::powercut::{self, CutStyle, Image, PowerCut};
+use crate::helper::{answers, Daemon};
+use crate::powercut::{self, CutStyle, Image, PowerCut, PowerCutBooth};
 use postbooth::control::{self, Request};
-use postbooth::sim::{SimOptions, Simulator};
 use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -130,31 +129,17 @@ async fn power_cuts_lose_nothing_acknowledged_and_post_nothing_twice() {
         .unwrap_or(20261127);
     let started = Instant::now();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let sim = Simulator::start(SimOptions {
-        quota_total: 100_000,
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
-    let work = tempfile::Builder::new()
-        .prefix("postbooth-powercut-")
-        .tempdir()
-        .unwrap();
-    let mnt = work.path().join("mnt");
-    let store = mnt.join("store");
-    let booth = Booth::new(
-        &sim.base_url(),
+    let mut setup = PowerCutBooth::start(
+        "postbooth-powercut-",
         &[
-            ("store", "dir", Some(&quoted(&store.display().to_string()))),
             ("instagram", "caption", Some("\"power cut #{n} {time}\"")),
             ("instagram", "request_timeout_secs", Some("1")),
-            ("camera", "width", Some("400")),
-            ("camera", "height", Some("400")),
             ("publish", "backoff_cap_ms", Some("200")),
         ],
-    );
-    let socket = store.join("control.sock");
-    let mut pc = PowerCut::mount(&work.path().join("backing"), &mnt).unwrap();
+    )
+    .await;
+    let (booth, pc, sim, work) = (&setup.booth, &mut setup.pc, &setup.sim, &setup.work);
+    let socket = booth.socket();
     // The acknowledgements, kept outside the power-cut filesystem (and in a file, for a person).
     let mut acked: BTreeMap<Uuid, String> = BTreeMap::new();
     let mut ack_file = std::fs::File::create(work.path().join("acknowledged.txt")).unwrap();
@@ -166,7 +151,7 @@ async fn power_cuts_lose_nothing_acknowledged_and_post_nothing_twice() {
     for round in 0..2 {
         let mut daemon = booth.spawn_daemon("daemon", &[]);
         assert!(
-            wait_up(&mut daemon, &socket, &pc).await,
+            wait_up(&mut daemon, &socket, pc).await,
             "daemon did not start:\n{}",
             daemon.log_text()
         );
@@ -232,7 +217,7 @@ async fn power_cuts_lose_nothing_acknowledged_and_post_nothing_twice() {
             pc.cut_at_sync(n, style);
         }
         let mut daemon = booth.spawn_daemon("daemon", &[]);
-        let up = wait_up(&mut daemon, &socket, &pc).await;
+        let up = wait_up(&mut daemon, &socket, pc).await;
         // The store opened: every acknowledged photo must still be queued.
         let listed = if up {
             match control::call(&socket, &Request::List).await {
@@ -360,7 +345,7 @@ async fn power_cuts_lose_nothing_acknowledged_and_post_nothing_twice() {
             "acknowledged job {id} not posted: {:?} (seed {seed})",
             job.state
         );
-        let data = std::fs::read(store.join(format!("photos/{id}.jpg"))).unwrap();
+        let data = std::fs::read(booth.store.join(format!("photos/{id}.jpg"))).unwrap();
         assert_eq!(&sha256_hex(&data), sha, "photo {id} corrupt (seed {seed})");
         assert_eq!(
             publishes.get(sha),
@@ -391,7 +376,7 @@ async fn power_cuts_lose_nothing_acknowledged_and_post_nothing_twice() {
         tally.recovered_rebuilds,
         started.elapsed().as_secs_f64()
     );
-    sim.shutdown().await;
+    setup.sim.shutdown().await;
 }
 
 fn count_rebuilds(log: &str) -> u64 {

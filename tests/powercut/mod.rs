@@ -11,9 +11,11 @@
 
 #![allow(dead_code)]
 
+mod booth;
 pub mod fs;
 pub mod model;
 
+pub use booth::PowerCutBooth;
 pub use fs::{FaultRule, Op};
 pub use model::{CutStyle, Image};
 
