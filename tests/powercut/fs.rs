@@ -2,13 +2,16 @@
 //! against the armed cut and fault rules, then applied to the [`Model`]. After a cut every
 //! request fails with EIO, as a disk that lost power would, until the image is remounted.
 
-use super::model::{glob_match, CutStyle, Image, Ino, Kind, Model, NewNode};
+use super::model::{
+    glob_match, Body, CutStyle, Errno as ModelErrno, Image, Ino, Kind, Model, NewNode,
+};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo, OpenFlags, RenameFlags,
     ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen,
     ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -177,15 +180,66 @@ fn attr(model: &Model, ino: Ino) -> Option<FileAttr> {
     })
 }
 
-impl PowerCutFs {
-    fn entry_reply(st: &State, ino: Ino, reply: ReplyEntry) {
-        match attr(&st.model, ino) {
-            Some(a) => reply.entry(&TTL, &a, Generation(0)),
-            None => reply.error(Errno::ENOENT),
+/// What a request names, as the cut and fault rules see it: an inode, or a name in a
+/// directory (which need not exist yet).
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Inode(INodeNo),
+    Name(INodeNo, &'a OsStr),
+}
+
+impl At<'_> {
+    fn path(self, model: &Model) -> String {
+        match self {
+            At::Inode(ino) => model.path(ino.0),
+            At::Name(parent, name) => model.child_path(parent.0, name),
         }
     }
+}
 
-    /// Creates a node (as `op` for the rules); `new.uid`/`gid` are taken from the request.
+fn entry_reply(found: Result<FileAttr, Errno>, reply: ReplyEntry) {
+    match found {
+        Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+        Err(e) => reply.error(e),
+    }
+}
+
+fn empty_reply(done: Result<(), Errno>, reply: ReplyEmpty) {
+    match done {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(e),
+    }
+}
+
+impl PowerCutFs {
+    /// A request that only looks at the model. No rule names these, but a disk without power
+    /// answers nothing: EIO after a cut.
+    fn inspect<T>(&self, look: impl FnOnce(&Model) -> Result<T, Errno>) -> Result<T, Errno> {
+        let st = lock(&self.state);
+        if st.ctl.cut_image.is_some() {
+            return Err(Errno::EIO);
+        }
+        look(&st.model)
+    }
+
+    /// A request the rules see: `op` at each place in `at` passes the gate in turn (a rename
+    /// at both names), then `apply` changes or reads the model; all under one lock.
+    fn gated<T>(
+        &self,
+        op: Op,
+        at: &[At],
+        apply: impl FnOnce(&mut Model) -> Result<T, ModelErrno>,
+    ) -> Result<T, Errno> {
+        let mut st = lock(&self.state);
+        for place in at {
+            let path = place.path(&st.model);
+            st.gate(op, &path).map_err(errno)?;
+        }
+        apply(&mut st.model).map_err(|e| errno(e.code()))
+    }
+
+    /// Creates a node (as `op` for the rules) and returns its attributes; `new.uid`/`gid` are
+    /// taken from the request.
     fn make(
         &self,
         req: &Request,
@@ -193,37 +247,30 @@ impl PowerCutFs {
         name: &OsStr,
         mut new: NewNode,
         op: Op,
-    ) -> Result<(MutexGuard<'_, State>, Ino), i32> {
-        let mut st = lock(&self.state);
-        let path = st.model.child_path(parent.0, name);
-        st.gate(op, &path)?;
+    ) -> Result<FileAttr, Errno> {
         new.uid = req.uid();
         new.gid = req.gid();
-        let ino = st.model.create(parent.0, name, new).map_err(|e| e.code())?;
-        Ok((st, ino))
+        let made = self.gated(op, &[At::Name(parent, name)], |model| {
+            let ino = model.create(parent.0, name, new)?;
+            Ok(attr(model, ino))
+        })?;
+        made.ok_or(Errno::ENOENT)
     }
 }
 
 impl fuser::Filesystem for PowerCutFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let st = lock(&self.state);
-        if st.ctl.cut_image.is_some() {
-            return reply.error(Errno::EIO);
-        }
-        match st.model.lookup(parent.0, name) {
-            Ok(ino) => Self::entry_reply(&st, ino, reply),
-            Err(e) => reply.error(errno(e.code())),
-        }
+        let found = self.inspect(|model| {
+            let ino = model.lookup(parent.0, name).map_err(|e| errno(e.code()))?;
+            attr(model, ino).ok_or(Errno::ENOENT)
+        });
+        entry_reply(found, reply);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let st = lock(&self.state);
-        if st.ctl.cut_image.is_some() {
-            return reply.error(Errno::EIO);
-        }
-        match attr(&st.model, ino.0) {
-            Some(a) => reply.attr(&TTL, &a),
-            None => reply.error(Errno::ENOENT),
+        match self.inspect(|model| attr(model, ino.0).ok_or(Errno::ENOENT)) {
+            Ok(a) => reply.attr(&TTL, &a),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -281,15 +328,13 @@ impl fuser::Filesystem for PowerCutFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        let st = lock(&self.state);
-        if st.ctl.cut_image.is_some() {
-            return reply.error(Errno::EIO);
-        }
-        match st.model.get(ino.0).map(|n| &n.body) {
-            Some(super::model::Body::Symlink(t)) => {
-                reply.data(std::os::unix::ffi::OsStrExt::as_bytes(t.as_os_str()))
-            }
-            _ => reply.error(Errno::EINVAL),
+        let target = self.inspect(|model| match model.get(ino.0).map(|n| &n.body) {
+            Some(Body::Symlink(t)) => Ok(t.as_bytes().to_vec()),
+            _ => Err(Errno::EINVAL),
+        });
+        match target {
+            Ok(t) => reply.data(&t),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -309,10 +354,10 @@ impl fuser::Filesystem for PowerCutFs {
             _ => return reply.error(Errno::EPERM),
         };
         let perm = (mode & !umask & 0o7777) as u16;
-        match self.make(req, parent, name, node(kind, perm, None), Op::Create) {
-            Ok((st, ino)) => Self::entry_reply(&st, ino, reply),
-            Err(e) => reply.error(errno(e)),
-        }
+        entry_reply(
+            self.make(req, parent, name, node(kind, perm, None), Op::Create),
+            reply,
+        );
     }
 
     fn mkdir(
@@ -325,10 +370,10 @@ impl fuser::Filesystem for PowerCutFs {
         reply: ReplyEntry,
     ) {
         let perm = (mode & !umask & 0o7777) as u16;
-        match self.make(req, parent, name, node(Kind::Dir, perm, None), Op::Mkdir) {
-            Ok((st, ino)) => Self::entry_reply(&st, ino, reply),
-            Err(e) => reply.error(errno(e)),
-        }
+        entry_reply(
+            self.make(req, parent, name, node(Kind::Dir, perm, None), Op::Mkdir),
+            reply,
+        );
     }
 
     fn symlink(
@@ -339,40 +384,28 @@ impl fuser::Filesystem for PowerCutFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        match self.make(
+        let made = self.make(
             req,
             parent,
             link_name,
             node(Kind::Symlink, 0o777, Some(target)),
             Op::Create,
-        ) {
-            Ok((st, ino)) => Self::entry_reply(&st, ino, reply),
-            Err(e) => reply.error(errno(e)),
-        }
+        );
+        entry_reply(made, reply);
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let mut st = lock(&self.state);
-        let path = st.model.child_path(parent.0, name);
-        if let Err(e) = st.gate(Op::Unlink, &path) {
-            return reply.error(errno(e));
-        }
-        match st.model.unlink(parent.0, name, false) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e.code())),
-        }
+        let done = self.gated(Op::Unlink, &[At::Name(parent, name)], |model| {
+            model.unlink(parent.0, name, false)
+        });
+        empty_reply(done, reply);
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let mut st = lock(&self.state);
-        let path = st.model.child_path(parent.0, name);
-        if let Err(e) = st.gate(Op::Unlink, &path) {
-            return reply.error(errno(e));
-        }
-        match st.model.unlink(parent.0, name, true) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e.code())),
-        }
+        let done = self.gated(Op::Unlink, &[At::Name(parent, name)], |model| {
+            model.unlink(parent.0, name, true)
+        });
+        empty_reply(done, reply);
     }
 
     fn rename(
@@ -390,23 +423,12 @@ impl fuser::Filesystem for PowerCutFs {
         {
             return reply.error(Errno::EINVAL);
         }
-        let mut st = lock(&self.state);
-        let path = st.model.child_path(parent.0, name);
-        let to = st.model.child_path(newparent.0, newname);
-        if let Err(e) = st
-            .gate(Op::Rename, &path)
-            .and_then(|_| st.gate(Op::Rename, &to))
-        {
-            return reply.error(errno(e));
-        }
         let no_replace = flags.contains(RenameFlags::RENAME_NOREPLACE);
-        match st
-            .model
-            .rename(parent.0, name, newparent.0, newname, no_replace)
-        {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e.code())),
-        }
+        let from_and_to = [At::Name(parent, name), At::Name(newparent, newname)];
+        let done = self.gated(Op::Rename, &from_and_to, |model| {
+            model.rename(parent.0, name, newparent.0, newname, no_replace)
+        });
+        empty_reply(done, reply);
     }
 
     fn link(
@@ -421,15 +443,11 @@ impl fuser::Filesystem for PowerCutFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let st = lock(&self.state);
-        if st.ctl.cut_image.is_some() {
-            return reply.error(Errno::EIO);
+        match self.inspect(|model| model.get(ino.0).map(|_| ()).ok_or(Errno::ENOENT)) {
+            // No FOPEN_KEEP_CACHE: the kernel drops cached pages on every open.
+            Ok(()) => reply.opened(FileHandle(0), FopenFlags::empty()),
+            Err(e) => reply.error(e),
         }
-        if st.model.get(ino.0).is_none() {
-            return reply.error(Errno::ENOENT);
-        }
-        // No FOPEN_KEEP_CACHE: the kernel drops cached pages on every open.
-        reply.opened(FileHandle(0), FopenFlags::empty());
     }
 
     fn read(
@@ -443,14 +461,12 @@ impl fuser::Filesystem for PowerCutFs {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyData,
     ) {
-        let mut st = lock(&self.state);
-        let path = st.model.path(ino.0);
-        if let Err(e) = st.gate(Op::Read, &path) {
-            return reply.error(errno(e));
-        }
-        match st.model.read(ino.0, offset, size) {
+        let read = self.gated(Op::Read, &[At::Inode(ino)], |model| {
+            model.read(ino.0, offset, size)
+        });
+        match read {
             Ok(data) => reply.data(&data),
-            Err(e) => reply.error(errno(e.code())),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -466,14 +482,12 @@ impl fuser::Filesystem for PowerCutFs {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyWrite,
     ) {
-        let mut st = lock(&self.state);
-        let path = st.model.path(ino.0);
-        if let Err(e) = st.gate(Op::Write, &path) {
-            return reply.error(errno(e));
-        }
-        match st.model.write(ino.0, offset, data) {
+        let written = self.gated(Op::Write, &[At::Inode(ino)], |model| {
+            model.write(ino.0, offset, data)
+        });
+        match written {
             Ok(()) => reply.written(data.len() as u32),
-            Err(e) => reply.error(errno(e.code())),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -497,26 +511,19 @@ impl fuser::Filesystem for PowerCutFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let mut st = lock(&self.state);
-        let path = st.model.path(ino.0);
-        if let Err(e) = st.gate(Op::Fsync, &path) {
-            return reply.error(errno(e));
-        }
-        match st.model.sync(ino.0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e.code())),
-        }
+        let done = self.gated(Op::Fsync, &[At::Inode(ino)], |model| model.sync(ino.0));
+        empty_reply(done, reply);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let st = lock(&self.state);
-        if st.ctl.cut_image.is_some() {
-            return reply.error(Errno::EIO);
-        }
-        match st.model.get(ino.0) {
-            Some(n) if n.kind == Kind::Dir => reply.opened(FileHandle(0), FopenFlags::empty()),
-            Some(_) => reply.error(Errno::ENOTDIR),
-            None => reply.error(Errno::ENOENT),
+        let is_dir = self.inspect(|model| match model.get(ino.0) {
+            Some(n) if n.kind == Kind::Dir => Ok(()),
+            Some(_) => Err(Errno::ENOTDIR),
+            None => Err(Errno::ENOENT),
+        });
+        match is_dir {
+            Ok(()) => reply.opened(FileHandle(0), FopenFlags::empty()),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -528,28 +535,28 @@ impl fuser::Filesystem for PowerCutFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let st = lock(&self.state);
-        if st.ctl.cut_image.is_some() {
-            return reply.error(Errno::EIO);
-        }
-        let entries = match st.model.entries(ino.0) {
-            Ok(e) => e,
-            Err(e) => return reply.error(errno(e.code())),
+        let listed = self.inspect(|model| {
+            let entries = model.entries(ino.0).map_err(|e| errno(e.code()))?;
+            let parent = model.get(ino.0).map_or(ino.0, |n| n.parent);
+            let mut all = vec![
+                (ino.0, FileType::Directory, ".".into()),
+                (parent, FileType::Directory, "..".into()),
+            ];
+            for (name, child) in entries {
+                let kind = match model.get(child).map(|n| n.kind) {
+                    Some(Kind::Dir) => FileType::Directory,
+                    Some(Kind::Symlink) => FileType::Symlink,
+                    Some(Kind::Socket) => FileType::Socket,
+                    _ => FileType::RegularFile,
+                };
+                all.push((child, kind, name));
+            }
+            Ok(all)
+        });
+        let all = match listed {
+            Ok(all) => all,
+            Err(e) => return reply.error(e),
         };
-        let parent = st.model.get(ino.0).map_or(ino.0, |n| n.parent);
-        let mut all = vec![
-            (ino.0, FileType::Directory, ".".into()),
-            (parent, FileType::Directory, "..".into()),
-        ];
-        for (name, child) in entries {
-            let kind = match st.model.get(child).map(|n| n.kind) {
-                Some(Kind::Dir) => FileType::Directory,
-                Some(Kind::Symlink) => FileType::Symlink,
-                Some(Kind::Socket) => FileType::Socket,
-                _ => FileType::RegularFile,
-            };
-            all.push((child, kind, name));
-        }
         for (i, (child, kind, name)) in all.into_iter().enumerate().skip(offset as usize) {
             if reply.add(INodeNo(child), (i + 1) as u64, kind, &name) {
                 break;
@@ -566,15 +573,8 @@ impl fuser::Filesystem for PowerCutFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let mut st = lock(&self.state);
-        let path = st.model.path(ino.0);
-        if let Err(e) = st.gate(Op::Fsyncdir, &path) {
-            return reply.error(errno(e));
-        }
-        match st.model.sync(ino.0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(e.code())),
-        }
+        let done = self.gated(Op::Fsyncdir, &[At::Inode(ino)], |model| model.sync(ino.0));
+        empty_reply(done, reply);
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
@@ -608,13 +608,8 @@ impl fuser::Filesystem for PowerCutFs {
     ) {
         let perm = (mode & !umask & 0o7777) as u16;
         match self.make(req, parent, name, node(Kind::File, perm, None), Op::Create) {
-            Ok((st, ino)) => match attr(&st.model, ino) {
-                Some(a) => {
-                    reply.created(&TTL, &a, Generation(0), FileHandle(0), FopenFlags::empty())
-                }
-                None => reply.error(Errno::ENOENT),
-            },
-            Err(e) => reply.error(errno(e)),
+            Ok(a) => reply.created(&TTL, &a, Generation(0), FileHandle(0), FopenFlags::empty()),
+            Err(e) => reply.error(e),
         }
     }
 
