@@ -32,6 +32,22 @@ fn obtained_days_ago(s: &Booth, days: u64) {
     .unwrap();
 }
 
+/// A booth on a simulator whose current token is `sim_days` old, its token record saying the
+/// token was obtained `record_days` ago (the two differ where a test wants the simulator to
+/// refuse a refresh the booth thinks is due), and an in-process daemon started on it.
+async fn daemon_with_token_age(sim_days: u64, record_days: u64) -> (Simulator, Booth, Daemon) {
+    let sim = Simulator::start(SimOptions {
+        token_age: Duration::from_secs(sim_days * DAY),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let s = setup(&sim.base_url());
+    obtained_days_ago(&s, record_days);
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    (sim, s, daemon)
+}
+
 fn token_file(s: &Booth) -> (String, u32) {
     let text = std::fs::read_to_string(&s.token).unwrap();
     let mode = std::fs::metadata(&s.token).unwrap().permissions().mode() & 0o777;
@@ -42,15 +58,7 @@ fn token_file(s: &Booth) -> (String, u32) {
 /// posting after the old token has expired.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_booth_refreshes_an_old_token_before_it_expires_and_keeps_posting() {
-    let sim = Simulator::start(SimOptions {
-        token_age: Duration::from_secs(55 * DAY),
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
-    let s = setup(&sim.base_url());
-    obtained_days_ago(&s, 55);
-    let daemon = Daemon::start(s.config()).await.unwrap();
+    let (sim, s, daemon) = daemon_with_token_age(55, 55).await;
     let new = eventually(Duration::from_secs(30), "token refreshed", || async {
         let (text, _) = token_file(&s);
         (text != TOKEN).then_some(text)
@@ -154,15 +162,7 @@ fn facebook_login_renews_with_fb_exchange_token_or_says_a_page_token_does_not_ex
 /// says the token expired; once the operator puts a new token in the file, posting resumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_pauses_posting_with_login_needed_and_a_new_file_resumes_it() {
-    let sim = Simulator::start(SimOptions {
-        token_age: Duration::from_secs(61 * DAY),
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
-    let s = setup(&sim.base_url());
-    obtained_days_ago(&s, 61);
-    let daemon = Daemon::start(s.config()).await.unwrap();
+    let (sim, s, daemon) = daemon_with_token_age(61, 61).await;
     let first = daemon.shoot().await.unwrap();
     let mut status = daemon.status.clone();
     eventually(Duration::from_secs(30), "login-needed screen", || {
@@ -201,15 +201,7 @@ async fn an_expired_token_pauses_posting_with_login_needed_and_a_new_file_resume
 /// the idle screen says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_seven_days_left_the_display_says_so() {
-    let sim = Simulator::start(SimOptions {
-        token_age: Duration::ZERO,
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
-    let s = setup(&sim.base_url());
-    obtained_days_ago(&s, 55);
-    let daemon = Daemon::start(s.config()).await.unwrap();
+    let (sim, s, daemon) = daemon_with_token_age(0, 55).await;
     let mut status = daemon.status.clone();
     let bottom = eventually(Duration::from_secs(30), "days-left notice", || {
         let [_, bottom] = ui::lines(&status.borrow_and_update());
