@@ -4,7 +4,7 @@
 //! socket is owner-only; the `serve` host serves staged photos only while a job needs them;
 //! plain http to a non-local graph_url is refused.
 
-use crate::helper::{eventually, setup, DEADLINE, TOKEN};
+use crate::helper::{eventually, setup, Booth, DEADLINE, TOKEN};
 use postbooth::control::{self, Request};
 use postbooth::sim::{SimOptions, Simulator};
 use std::os::unix::fs::PermissionsExt;
@@ -22,8 +22,8 @@ fn assert_no_token(what: &str, text: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_token_is_never_printed_and_the_control_socket_is_owner_only() {
+/// A simulator with a quota no test here reaches and a publishing booth ([`setup`]) on it.
+async fn publishing_booth() -> (Simulator, Booth) {
     let sim = Simulator::start(SimOptions {
         quota_total: 100_000,
         ..SimOptions::default()
@@ -31,6 +31,12 @@ async fn the_token_is_never_printed_and_the_control_socket_is_owner_only() {
     .await
     .unwrap();
     let booth = setup(&sim.base_url());
+    (sim, booth)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_is_never_printed_and_the_control_socket_is_owner_only() {
+    let (sim, booth) = publishing_booth().await;
     // The most verbose logging there is, including the HTTP client's.
     let mut daemon = booth.spawn_daemon("daemon", &[("RUST_LOG", "trace")]);
     let socket = booth.socket();
@@ -98,13 +104,7 @@ async fn the_token_is_never_printed_and_the_control_socket_is_owner_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_serve_host_serves_a_photo_only_while_its_job_needs_it() {
-    let sim = Simulator::start(SimOptions {
-        quota_total: 100_000,
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
-    let booth = setup(&sim.base_url());
+    let (sim, booth) = publishing_booth().await;
     let config = booth.config();
     let base = config.media.public_base_url.clone();
     let mut daemon = booth.start_daemon("daemon");
@@ -154,7 +154,7 @@ fn plain_http_to_a_non_local_graph_url_is_refused() {
         ("http://localhost:9/v21.0", true),
         ("http://[::1]:9/v21.0", true),
     ] {
-        let booth = crate::helper::Booth::new(url, &[]);
+        let booth = Booth::new(url, &[]);
         // `queue list` loads (and validates) the config, then reads the empty store.
         let out = booth.postbooth(&["queue", "list"]);
         let text = out.both();
