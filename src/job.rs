@@ -881,6 +881,31 @@ impl Job {
     }
 }
 
+/// A photo job for the crate's unit tests, numbered `n`: its id, file and sha256 follow from
+/// `n`, so jobs with different numbers never share one (the prune rules tell jobs apart by
+/// id). Created at 0, no attempts, no first comment.
+#[cfg(test)]
+pub(crate) fn test_job(n: u128, state: JobState) -> Job {
+    Job {
+        id: Uuid::from_u128(n),
+        created_at_ms: 0,
+        blob: BlobInfo {
+            file: format!("{n}.jpg"),
+            sha256: format!("{n:064x}"),
+            size: 1,
+            width: 1080,
+            height: 1080,
+        },
+        caption: "booth".into(),
+        state,
+        attempts: 0,
+        restages: 0,
+        last_error: None,
+        kind: PostKind::Photo,
+        first_comment: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -921,25 +946,9 @@ mod tests {
     fn status(s: ContainerStatus) -> Outcome {
         Outcome::Status(s)
     }
+    /// These tests follow one job at a time: its number does not matter.
     fn job(state: JobState) -> Job {
-        Job {
-            id: Uuid::now_v7(),
-            created_at_ms: 1,
-            blob: BlobInfo {
-                file: "x.jpg".into(),
-                sha256: key(),
-                size: 1,
-                width: 1080,
-                height: 1080,
-            },
-            caption: "hi".into(),
-            state,
-            attempts: 0,
-            restages: 0,
-            last_error: None,
-            kind: PostKind::Photo,
-            first_comment: None,
-        }
+        test_job(1, state)
     }
 
     #[test]

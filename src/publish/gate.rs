@@ -383,16 +383,12 @@ pub fn story_overflow(pending: &[crate::job::Job], posts_left: u32) -> Vec<uuid:
 mod tests {
     use super::*;
 
+    /// A captured photo `w` pixels wide: carousels only combine photos of one size.
     fn photo(n: u8, w: u32) -> crate::job::Job {
-        let mut job: crate::job::Job = serde_json::from_value(serde_json::json!({
-            "id": uuid::Uuid::from_u128(u128::from(n)),
-            "created_at_ms": n,
-            "blob": {"file": "x.jpg", "sha256": format!("{n}"), "size": 1, "width": w, "height": 800},
-            "caption": "c",
-            "state": {"state": "Captured"},
-        }))
-        .expect("a job record");
-        job.attempts = 0;
+        let mut job = crate::job::test_job(u128::from(n), crate::job::JobState::Captured);
+        job.created_at_ms = u64::from(n);
+        job.blob.width = w;
+        job.blob.height = 800;
         job
     }
 

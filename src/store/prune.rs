@@ -72,34 +72,13 @@ pub fn keep_done_ms(keep_done_days: u32) -> Option<Millis> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{BlobInfo, FirstComment};
+    use crate::job::{test_job, FirstComment};
 
     const NOW: Millis = 100 * DAY_MS;
     const KEEP: Option<Millis> = Some(30 * DAY_MS);
 
-    fn job(n: u128, state: JobState) -> Job {
-        Job {
-            id: Uuid::from_u128(n),
-            created_at_ms: 0,
-            blob: BlobInfo {
-                file: format!("{n}.jpg"),
-                sha256: format!("{n:064x}"),
-                size: 1,
-                width: 1080,
-                height: 1080,
-            },
-            caption: "booth".into(),
-            state,
-            attempts: 0,
-            restages: 0,
-            last_error: None,
-            kind: PostKind::Photo,
-            first_comment: None,
-        }
-    }
-
     fn done(n: u128, done_at_ms: Millis) -> Job {
-        job(
+        test_job(
             n,
             JobState::Done {
                 media_id: format!("m{n}"),
@@ -120,9 +99,9 @@ mod tests {
             done(1, NOW - 31 * DAY_MS),
             done(2, NOW - 30 * DAY_MS), // exactly the keep time: old enough
             done(3, NOW - 30 * DAY_MS + 1),
-            job(4, JobState::Failed { reason: "x".into() }),
-            job(5, JobState::Captured),
-            job(
+            test_job(4, JobState::Failed { reason: "x".into() }),
+            test_job(5, JobState::Captured),
+            test_job(
                 6,
                 JobState::Published {
                     media_id: "m6".into(),
@@ -167,7 +146,7 @@ mod tests {
 
     #[test]
     fn a_photo_whose_story_is_still_on_its_way_is_kept() {
-        let mut story = job(9, JobState::Captured);
+        let mut story = test_job(9, JobState::Captured);
         story.kind = PostKind::Story {
             of: Some(Uuid::from_u128(1)),
             overflow: false,
@@ -185,7 +164,7 @@ mod tests {
     #[test]
     fn a_publish_being_verified_keeps_media_it_could_be_taken_for() {
         let intent = |attempted_at_ms| {
-            job(
+            test_job(
                 7,
                 JobState::PublishIntent {
                     key: "k".into(),
