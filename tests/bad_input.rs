@@ -30,14 +30,7 @@ fn malformed_toml_names_the_file_and_line() {
     let path = booth.config_path();
 
     let out = booth.postbooth(&["print-config"]);
-    assert!(!out.status.success(), "{}", out.both());
-    assert!(
-        out.stderr
-            .contains(&format!("config file {path} is not valid")),
-        "{}",
-        out.both()
-    );
-    assert!(out.stderr.contains("line 3"), "{}", out.both());
+    out.assert_refused_saying(&[&format!("config file {path} is not valid"), "line 3"]);
     assert!(
         out.stdout.trim().is_empty(),
         "no config printed\n{}",
@@ -77,13 +70,7 @@ fn unknown_key_is_named_with_its_line() {
 fn missing_user_id_fails_fast_and_says_what_to_set() {
     let booth = Booth::new(&unreachable_graph_url(), &[("instagram", "user_id", None)]);
     let out = booth.postbooth(&["run"]);
-    assert!(!out.status.success(), "{}", out.both());
-    assert!(
-        out.stderr.contains("instagram.user_id is missing"),
-        "{}",
-        out.both()
-    );
-    assert!(out.stderr.contains(&booth.config_path()), "{}", out.both());
+    out.assert_refused_saying(&["instagram.user_id is missing", &booth.config_path()]);
     assert!(!booth.socket().exists(), "run must not have started");
 }
 
@@ -97,13 +84,7 @@ fn world_readable_token_is_refused_with_the_chmod_to_run() {
     let advice = format!("chmod 600 {}", booth.token.display());
 
     let out = booth.postbooth(&["run"]);
-    assert!(!out.status.success(), "{}", out.both());
-    assert!(out.stderr.contains(&advice), "{}", out.both());
-    assert!(
-        out.stderr.contains("can be read by other users"),
-        "{}",
-        out.both()
-    );
+    out.assert_refused_saying(&[&advice, "can be read by other users"]);
     assert!(!booth.socket().exists(), "run must not have started");
 
     let out = booth.postbooth(&["doctor"]);
@@ -412,12 +393,8 @@ fn second_daemon_on_the_same_store_is_refused_and_the_first_keeps_working() {
     let before = booth.shoot();
 
     let out = booth.postbooth(&["run"]);
-    assert!(!out.status.success(), "{}", out.both());
-    assert!(
-        out.stderr.contains("another postbooth"),
-        "the second run must say another postbooth has the store\n{}",
-        out.both()
-    );
+    // The second run says another postbooth has the store.
+    out.assert_refused_saying(&["another postbooth"]);
     assert!(
         out.stderr.contains("in use") || out.stderr.contains("already running"),
         "{}",

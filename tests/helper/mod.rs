@@ -71,6 +71,19 @@ impl Out {
         line
     }
 
+    /// The command exited non-zero and its stderr says each of `words` (what is wrong, where,
+    /// how to fix it: what the operator reads).
+    pub fn assert_refused_saying(&self, words: &[&str]) {
+        assert!(!self.status.success(), "{}", self.both());
+        for word in words {
+            assert!(
+                self.stderr.contains(word),
+                "the error does not say {word:?}\n{}",
+                self.both()
+            );
+        }
+    }
+
     pub fn both(&self) -> String {
         format!(
             "exit: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
