@@ -4,7 +4,7 @@
 
 use crate::helper::*;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A graph_url where nothing answers: the discard port, not a "free" port that a concurrent
@@ -12,6 +12,21 @@ use std::time::Duration;
 /// answer 404 on.
 fn unreachable_graph_url() -> String {
     "http://127.0.0.1:9/v21.0".to_string()
+}
+
+/// The damaged queues the store moved aside (`queue.damaged-<time>`), kept for a person to
+/// look at.
+fn damaged_queues(store: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(store)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("queue.damaged-")
+        })
+        .collect()
 }
 
 fn ids(jobs: &[serde_json::Value]) -> Vec<String> {
@@ -352,16 +367,7 @@ fn damaged_queue_is_moved_aside_and_rebuilt_from_the_photos() {
     assert_eq!(jobs[0]["caption"], "before the damage");
     assert!(booth.store.join("photos").join(&job.blob.file).is_file());
 
-    let damaged: Vec<PathBuf> = std::fs::read_dir(&booth.store)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("queue.damaged-")
-        })
-        .collect();
+    let damaged = damaged_queues(&booth.store);
     assert_eq!(damaged.len(), 1, "{damaged:?}");
     assert!(damaged[0].is_dir());
     // Kept as it was, for a person to look at.
@@ -370,17 +376,7 @@ fn damaged_queue_is_moved_aside_and_rebuilt_from_the_photos() {
 
     // The rebuilt queue is durable: listing again finds the same job, no new repair.
     assert_eq!(ids(&booth.list()), [job.id.to_string()]);
-    let damaged_after = std::fs::read_dir(&booth.store)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with("queue.damaged-")
-        })
-        .count();
-    assert_eq!(damaged_after, 1);
+    assert_eq!(damaged_queues(&booth.store).len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,17 +397,8 @@ fn second_daemon_on_the_same_store_is_refused_and_the_first_keeps_working() {
         out.both()
     );
     // Being locked out is not damage: the queue was not moved aside.
-    let damaged = std::fs::read_dir(&booth.store)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with("queue.damaged")
-        })
-        .count();
-    assert_eq!(damaged, 0);
+    let damaged = damaged_queues(&booth.store);
+    assert!(damaged.is_empty(), "{damaged:?}");
 
     assert!(first.is_running(), "{}", first.log_text());
     assert!(booth.socket().exists());
