@@ -4,7 +4,7 @@
 //!
 //! `POSTBOOTH_CRASH_CYCLES` sets the number of cycles (CI: 200).
 
-use crate::helper::{answers, eventually, setup_with};
+use crate::helper::{answers, env_number, eventually, setup_with};
 use postbooth::control::{self, Request};
 use postbooth::failpoint;
 use postbooth::sim::{Fault, FaultPlan, SimOptions, Simulator};
@@ -14,14 +14,8 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_every_transition_loses_nothing_and_posts_nothing_twice() {
-    let cycles: usize = std::env::var("POSTBOOTH_CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    let seed: u64 = std::env::var("POSTBOOTH_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20261127);
+    let cycles: usize = env_number("POSTBOOTH_CRASH_CYCLES", 200);
+    let seed: u64 = env_number("POSTBOOTH_CRASH_SEED", 20261127);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     // Lost publish answers and broken connections on top of the kills.
     let faults = FaultPlan {

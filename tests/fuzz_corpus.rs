@@ -9,6 +9,7 @@
 #[path = "../fuzz/targets.rs"]
 mod targets;
 
+use crate::helper::env_number;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 
@@ -111,14 +112,8 @@ fn mutate(rng: &mut impl Rng, input: &mut Vec<u8>, corpus: &[Vec<u8>]) {
 
 /// Runs `target` over the corpus and `iterations` mutations; returns how many inputs ran.
 fn run(name: &str, target: fn(&[u8]), iterations: u64) -> u64 {
-    let scale: u64 = std::env::var("POSTBOOTH_FUZZ_SCALE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let seed: u64 = std::env::var("POSTBOOTH_FUZZ_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20261127);
+    let scale: u64 = env_number("POSTBOOTH_FUZZ_SCALE", 1);
+    let seed: u64 = env_number("POSTBOOTH_FUZZ_SEED", 20261127);
     let corpus = corpus(name);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut ran = 0;

@@ -9,7 +9,7 @@
 //!
 //! `POSTBOOTH_POWERCUT_CUTS` (default 300) and `POSTBOOTH_POWERCUT_SEED` reproduce a run.
 
-use crate::helper::{answers, Daemon};
+use crate::helper::{answers, env_number, Daemon};
 use crate::powercut::{self, CutStyle, Image, PowerCut, PowerCutBooth};
 use postbooth::control::{self, Request};
 use rand::{Rng, SeedableRng};
@@ -119,14 +119,8 @@ async fn power_cuts_lose_nothing_acknowledged_and_post_nothing_twice() {
     if powercut::skip("power_cuts_lose_nothing_acknowledged_and_post_nothing_twice") {
         return;
     }
-    let cuts: u64 = std::env::var("POSTBOOTH_POWERCUT_CUTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
-    let seed: u64 = std::env::var("POSTBOOTH_POWERCUT_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20261127);
+    let cuts: u64 = env_number("POSTBOOTH_POWERCUT_CUTS", 300);
+    let seed: u64 = env_number("POSTBOOTH_POWERCUT_SEED", 20261127);
     let started = Instant::now();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut setup = PowerCutBooth::start(

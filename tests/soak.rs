@@ -27,6 +27,7 @@
 //!
 //! `POSTBOOTH_SOAK_SHOTS` sets the number of shots (CI default [`CI_SHOTS`]).
 
+use crate::helper::env_number;
 use postbooth::clock::WallClock;
 use postbooth::config::Config;
 use postbooth::heartbeat::Heartbeat;
@@ -195,10 +196,7 @@ struct Sample {
 #[tokio::test(start_paused = true)]
 #[ignore = "run by soak::seventy_two_hours_of_a_busy_event in a process of its own"]
 async fn soak_in_this_process() {
-    let shots: usize = std::env::var("POSTBOOTH_SOAK_SHOTS")
-        .ok()
-        .map(|v| v.parse().expect("POSTBOOTH_SOAK_SHOTS is a number"))
-        .unwrap_or(CI_SHOTS);
+    let shots: usize = env_number("POSTBOOTH_SOAK_SHOTS", CI_SHOTS);
     assert!(shots >= 100, "POSTBOOTH_SOAK_SHOTS: use at least 100");
     let real_start = std::time::Instant::now();
     let start = tokio::time::Instant::now();

@@ -438,6 +438,18 @@ pub fn setup_with(graph_url: &str, extra: &[(&str, &str, &str)]) -> Booth {
     Booth::new(graph_url, &overrides)
 }
 
+/// The number in the environment variable `name` (how long a run is, which seed reproduces
+/// it), or `default` when it is unset. A value that is not a number stops the test: a typo
+/// must not quietly run the default instead.
+pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number: unset it or give one")),
+        Err(_) => default,
+    }
+}
+
 pub fn free_port() -> u16 {
     postbooth::demo::free_port().unwrap()
 }
