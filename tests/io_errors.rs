@@ -3,7 +3,7 @@
 //! stays up and the next shot works; one that fails while publishing is retried and the photo
 //! is still posted exactly once.
 
-use crate::helper::{answers, eventually, DEADLINE};
+use crate::helper::{answers, assert_published_once, eventually, DEADLINE};
 use crate::powercut::{self, FaultRule, Op, PowerCutBooth};
 use postbooth::control::{self, Request};
 use std::collections::BTreeMap;
@@ -95,11 +95,7 @@ async fn eio_on_write_or_fsync_is_not_acknowledged_and_the_next_shot_works() {
     let jobs = all_done(&socket, &acked).await;
     assert!(pc.errors_injected() >= 8, "the publish fault did not fire");
     let publishes = sim.publishes_by_image();
-    for (id, sha) in &acked {
-        assert_eq!(publishes.get(sha), Some(&1), "job {id}: {publishes:?}");
-    }
-    let duplicates: Vec<_> = publishes.iter().filter(|(_, &n)| n != 1).collect();
-    assert!(duplicates.is_empty(), "{duplicates:?}");
+    assert_published_once(&publishes, &acked, "EIO test");
     println!(
         "EIO test: {refused} shots refused on EIO (write/fsync of photo, sidecar, directory and \
          queue), the next shot worked each time; {} photos acknowledged, {} jobs, {} injected \

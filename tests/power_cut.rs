@@ -9,7 +9,7 @@
 //!
 //! `POSTBOOTH_POWERCUT_CUTS` (default 300) and `POSTBOOTH_POWERCUT_SEED` reproduce a run.
 
-use crate::helper::{answers, env_number, Daemon};
+use crate::helper::{answers, assert_published_once, env_number, Daemon};
 use crate::powercut::{self, CutStyle, Image, PowerCut, PowerCutBooth};
 use postbooth::control::{self, Request};
 use rand::{Rng, SeedableRng};
@@ -341,18 +341,8 @@ async fn power_cuts_lose_nothing_acknowledged_and_post_nothing_twice() {
         );
         let data = std::fs::read(booth.store.join(format!("photos/{id}.jpg"))).unwrap();
         assert_eq!(&sha256_hex(&data), sha, "photo {id} corrupt (seed {seed})");
-        assert_eq!(
-            publishes.get(sha),
-            Some(&1),
-            "acknowledged job {id} published {:?} times (seed {seed})",
-            publishes.get(sha)
-        );
     }
-    let duplicates: Vec<_> = publishes.iter().filter(|(_, &n)| n != 1).collect();
-    assert!(
-        duplicates.is_empty(),
-        "published more than once (seed {seed}): {duplicates:?}"
-    );
+    assert_published_once(&publishes, &acked, &format!("seed {seed}"));
     // Restarts share one log: count the rebuilds in it.
     tally.recovered_rebuilds = count_rebuilds(&daemon.log_text());
     drop(daemon);

@@ -450,6 +450,29 @@ pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
     }
 }
 
+/// Exactly once: every acknowledged photo (job id -> sha256 of its image, as the simulator
+/// counts `publishes` by image) was published once, and no image more than once. `context`
+/// (the seed that reproduces the run) goes in every message.
+pub fn assert_published_once(
+    publishes: &std::collections::BTreeMap<String, u32>,
+    acknowledged: &std::collections::BTreeMap<uuid::Uuid, String>,
+    context: &str,
+) {
+    for (id, sha) in acknowledged {
+        assert_eq!(
+            publishes.get(sha),
+            Some(&1),
+            "{context}: acknowledged job {id} published {:?} times",
+            publishes.get(sha)
+        );
+    }
+    let duplicates: Vec<_> = publishes.iter().filter(|(_, &n)| n != 1).collect();
+    assert!(
+        duplicates.is_empty(),
+        "{context}: images published more than once: {duplicates:?}"
+    );
+}
+
 pub fn free_port() -> u16 {
     postbooth::demo::free_port().unwrap()
 }
