@@ -90,6 +90,10 @@ pub fn orient(px: Vec<u8>, (sw, sh): (u32, u32), o: Orientation) -> (Vec<u8>, u3
 /// The `rect` part of a raw YUV frame at `out` size, as full-range YCbCr (3 bytes a pixel).
 /// Luma and chroma planes are resized separately at their own resolution, then interleaved
 /// through the range table: no full-size RGB or YCbCr image is ever made.
+///
+/// Chroma is resized to half the output size and each value serves a 2x2 block: the JPEG is
+/// 4:2:0, so the encoder averages every 2x2 block of chroma anyway, and resizing to full size
+/// only to average it back cost a third of this function's time.
 pub fn raw_to_ycbcr(raw: &RawFrame, rect: Rect, out: (u32, u32)) -> Vec<u8> {
     let (w, h) = (raw.width(), raw.height());
     let (luma, chroma, chroma_size) = planes(raw);
@@ -100,19 +104,35 @@ pub fn raw_to_ycbcr(raw: &RawFrame, rect: Rect, out: (u32, u32)) -> Vec<u8> {
         Area::scaled(rect, (w, h), (w, h)),
         out,
     );
+    drop(luma);
+    let half = (out.0.div_ceil(2), out.1.div_ceil(2));
     let c = resize(
         &chroma,
         chroma_size,
         fr::PixelType::U8x2,
         Area::scaled(rect, (w, h), chroma_size),
-        out,
+        half,
     );
+    drop(chroma);
     let lut = RangeLut::new(raw.range());
+    let (ow, hw) = (out.0 as usize, half.0 as usize);
     let mut px = vec![0u8; y.len() * 3];
-    for ((dst, &yy), uv) in px.chunks_exact_mut(3).zip(&y).zip(c.chunks_exact(2)) {
-        dst[0] = lut.y[usize::from(yy)];
-        dst[1] = lut.c[usize::from(uv[0])];
-        dst[2] = lut.c[usize::from(uv[1])];
+    for (row, (dst, luma)) in px
+        .chunks_exact_mut(ow * 3)
+        .zip(y.chunks_exact(ow))
+        .enumerate()
+    {
+        let uv = &c[(row / 2) * hw * 2..][..hw * 2];
+        // Two pixels share a Cb Cr pair; an odd width's last pixel has one of its own.
+        for (dst, (luma, uv)) in dst
+            .chunks_mut(6)
+            .zip(luma.chunks(2).zip(uv.chunks_exact(2)))
+        {
+            let (cb, cr) = (lut.c[usize::from(uv[0])], lut.c[usize::from(uv[1])]);
+            for (dst, &yy) in dst.chunks_exact_mut(3).zip(luma) {
+                (dst[0], dst[1], dst[2]) = (lut.y[usize::from(yy)], cb, cr);
+            }
+        }
     }
     px
 }
@@ -140,12 +160,21 @@ fn planes(raw: &RawFrame) -> Planes<'_> {
     };
     match raw.format() {
         PixelFormat::Yuyv => {
-            let mut luma = Vec::with_capacity(w * h);
-            let mut chroma = Vec::with_capacity(w * h);
-            for r in 0..h {
-                for q in d[r * s..r * s + w * 2].chunks_exact(4) {
-                    luma.extend_from_slice(&[q[0], q[2]]);
-                    chroma.extend_from_slice(&[q[1], q[3]]);
+            // Y0 U Y1 V: two luma and one Cb Cr pair per 4 bytes (the width is even). Writing
+            // into sized buffers, not pushing, lets the compiler vectorise the split.
+            let (mut luma, mut chroma) = (vec![0u8; w * h], vec![0u8; w * h]);
+            for ((src, l), c) in d
+                .chunks(s)
+                .take(h)
+                .zip(luma.chunks_exact_mut(w))
+                .zip(chroma.chunks_exact_mut(w))
+            {
+                for ((q, l), c) in src[..w * 2]
+                    .chunks_exact(4)
+                    .zip(l.chunks_exact_mut(2))
+                    .zip(c.chunks_exact_mut(2))
+                {
+                    (l[0], c[0], l[1], c[1]) = (q[0], q[1], q[2], q[3]);
                 }
             }
             (luma.into(), chroma.into(), (cw as u32, h as u32))

@@ -162,6 +162,7 @@ fn assert_quality(name: &str, frame: &Frame, upright: &RgbImage, min_db: f64) {
     let layout = feed_layout(upright.width(), upright.height(), 1080, Fit::Crop);
     assert_eq!((out.width, out.height), layout.out, "{name}");
     let db = psnr(&decode(&out.bytes), &reference(upright, &layout));
+    println!("{name}: PSNR {db:.2} dB against the reference resize");
     assert!(db >= min_db, "{name}: PSNR {db:.1} dB < {min_db} dB");
 }
 
