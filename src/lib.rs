@@ -13,7 +13,8 @@
 //! 5. [`ui`] turns status events into short words on the display.
 //!
 //! [`daemon`] wires these together; [`sim`] is the Graph API simulator used by `postbooth demo`
-//! and the tests; [`failpoint`] lets crash tests stop the process at every transition.
+//! and the tests; [`failpoint`] lets crash tests stop the process at every transition;
+//! [`malloc`] keeps glibc's allocator from growing the RSS of a booth that runs for days.
 
 pub mod bench;
 pub mod clock;
@@ -27,6 +28,7 @@ pub mod heartbeat;
 pub mod hw;
 pub mod insights;
 pub mod job;
+pub mod malloc;
 pub mod media;
 pub mod notify;
 pub mod pipeline;

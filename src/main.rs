@@ -120,6 +120,7 @@ enum QueueCommand {
 }
 
 fn main() -> ExitCode {
+    postbooth::malloc::limit_arenas();
     let cli = Cli::parse();
     init_logging(matches!(cli.command, Command::Demo(_)));
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -3,6 +3,10 @@
 mod helper;
 mod powercut;
 
+/// Counts live heap bytes (helper::heap) for the soak's leak check; otherwise the system's.
+#[global_allocator]
+static HEAP: helper::heap::Counting = helper::heap::Counting;
+
 mod bad_input;
 mod cli_contract;
 mod crash;

@@ -6,6 +6,8 @@
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_postbooth");
 
+pub mod heap;
+
 use std::io::Read;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
