@@ -234,7 +234,7 @@ fn clock_check() -> Check {
     // TLS certificates and Instagram timestamps need a real clock; a Pi without a network or
     // RTC starts in 1970 or at its last shutdown. Publishing waits while the clock says a
     // time before this binary was built.
-    let now = crate::store::now_ms() / 1000;
+    let now = crate::clock::system_ms() / 1000;
     let not_before = crate::publish::gate::not_before_unix();
     match crate::publish::gate::clock_problem(now, not_before) {
         Some(problem) => check("clock", Verdict::Fail, problem),
@@ -256,7 +256,7 @@ fn token_check(config: &Config, token: &Token) -> Check {
     let file = &config.instagram.access_token_file;
     let renewal = t::renewal(config);
     let record = t::load_record(file, token);
-    let now = crate::store::now_ms() / 1000;
+    let now = crate::clock::system_ms() / 1000;
     let life = t::describe(renewal, &record, now);
     let verdict = match renewal {
         t::Renewal::FacebookPage => Verdict::Ok,

@@ -290,7 +290,7 @@ pub async fn likes_today(graph: &GraphClient) -> Result<u64, ApiError> {
     let local = crate::clock::now();
     let since_midnight =
         u64::from(local.hour) * 3600 + u64::from(local.minute) * 60 + u64::from(local.second);
-    let midnight = (crate::store::now_ms() / 1000).saturating_sub(since_midnight);
+    let midnight = (crate::clock::system_ms() / 1000).saturating_sub(since_midnight);
     Ok(sum_likes_since(&answer, midnight))
 }
 

@@ -401,7 +401,7 @@ async fn auth_refresh(config_path: &Path) -> anyhow::Result<()> {
         graph::Token::load(file)?,
         std::time::Duration::from_secs(config.instagram.request_timeout_secs),
     );
-    let now = postbooth::store::now_ms() / 1000;
+    let now = postbooth::clock::system_ms() / 1000;
     let record = token::refresh(&config, &graph, now).await?;
     println!(
         "token refreshed: {} days left (until {}); written to {}",

@@ -470,7 +470,7 @@ async fn a_clock_before_the_build_date_never_publishes_and_says_so() {
     let sim = Simulator::start(SimOptions::default()).await.unwrap();
     let s = setup(&sim.base_url());
     // Pretend this binary was built ten years from now: the real clock is "before the build".
-    let future = (postbooth::store::now_ms() / 1000 + 10 * 365 * 86400).to_string();
+    let future = (postbooth::clock::system_ms() / 1000 + 10 * 365 * 86400).to_string();
     let env = [("POSTBOOTH_NOT_BEFORE", future.as_str())];
     let _daemon = s.spawn_daemon("clock", &env);
     let socket = s.socket();

@@ -15,7 +15,7 @@ use std::time::Duration;
 const DAY: u64 = 24 * 60 * 60;
 
 fn now() -> u64 {
-    postbooth::store::now_ms() / 1000
+    postbooth::clock::system_ms() / 1000
 }
 
 /// Says (in the record next to the token file) that the token was obtained `days` ago.

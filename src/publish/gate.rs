@@ -186,7 +186,7 @@ impl Gate {
         ) {
             return Ok(());
         }
-        let now_unix = crate::store::now_ms() / 1000;
+        let now_unix = crate::clock::system_ms() / 1000;
         if let Some(reason) = clock_problem(now_unix, self.not_before) {
             return Err(Hold {
                 wait: CLOCK_RECHECK,

@@ -35,7 +35,7 @@ pub async fn run(
                 wake_publisher.notify_one();
             }
         }
-        let now = crate::store::now_ms() / 1000;
+        let now = crate::clock::system_ms() / 1000;
         let mut record = token::load_record(&file, &graph.token());
         if token::refresh_due(renewal, &record, now)
             && tokio::time::Instant::now() >= next_refresh_try

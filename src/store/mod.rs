@@ -677,11 +677,5 @@ fn move_aside(queue_dir: &Path) -> Result<PathBuf, StoreError> {
     Ok(aside)
 }
 
-/// The system clock in milliseconds since the epoch. Records get their times from
-/// [`Store::now_ms`] instead, which a test may point at tokio's paused clock.
-pub fn now_ms() -> u64 {
-    crate::clock::system_ms()
-}
-
 #[cfg(test)]
 mod tests;
