@@ -29,8 +29,8 @@
 //!
 //! `POSTBOOTH_SOAK_SHOTS` sets the number of shots (CI default [`CI_SHOTS`]).
 
-use crate::helper::env_number;
 use crate::helper::heap::live_bytes;
+use crate::helper::{command_for, env_number, test_runner};
 use postbooth::clock::WallClock;
 use postbooth::config::Config;
 use postbooth::heartbeat::Heartbeat;
@@ -69,16 +69,7 @@ const SEED: u64 = 20261127;
 /// run as threads of *this* process and would move its RSS and descriptor counts.
 #[test]
 fn seventy_two_hours_of_a_busy_event() {
-    let exe = std::env::current_exe().unwrap();
-    let mut cmd = match std::env::var("POSTBOOTH_TEST_RUNNER") {
-        Ok(runner) if !runner.trim().is_empty() => {
-            let mut words = runner.split_whitespace();
-            let mut cmd = std::process::Command::new(words.next().unwrap());
-            cmd.args(words).arg(&exe);
-            cmd
-        }
-        _ => std::process::Command::new(&exe),
-    };
+    let mut cmd = command_for(&std::env::current_exe().unwrap());
     cmd.args([
         "soak::soak_in_this_process",
         "--exact",
@@ -534,7 +525,7 @@ async fn soak_in_this_process() {
     // Under qemu-user (the ARM suite) the RSS is the emulator's: its translation cache grows
     // as new code paths run (83.6 -> 87.6 MiB between 30 and 60 shots, flat after that), which
     // says nothing about postbooth. Native runs check it.
-    let emulated = std::env::var("POSTBOOTH_TEST_RUNNER").is_ok_and(|r| !r.trim().is_empty());
+    let emulated = test_runner().is_some();
     if emulated {
         println!("soak: SKIPPED the memory check under an emulator (its RSS is qemu's)");
     }

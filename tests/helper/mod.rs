@@ -19,15 +19,28 @@ use std::time::{Duration, Instant};
 /// on CI machines), so `POSTBOOTH_TEST_RUNNER` names the emulator to start it with, e.g.
 /// `qemu-aarch64-static` (its library prefix comes from `QEMU_LD_PREFIX`).
 pub fn postbooth_command() -> Command {
-    match std::env::var("POSTBOOTH_TEST_RUNNER") {
-        Ok(runner) if !runner.trim().is_empty() => {
+    command_for(Path::new(BIN))
+}
+
+/// A command that runs `program`, a binary of the target being tested (the `postbooth` binary,
+/// or this test binary again), under `POSTBOOTH_TEST_RUNNER` when one is set.
+pub fn command_for(program: &Path) -> Command {
+    match test_runner() {
+        Some(runner) => {
             let mut words = runner.split_whitespace();
             let mut cmd = Command::new(words.next().unwrap());
-            cmd.args(words).arg(BIN);
+            cmd.args(words).arg(program);
             cmd
         }
-        _ => Command::new(BIN),
+        None => Command::new(program),
     }
+}
+
+/// The emulator the tests' target binaries run under (`POSTBOOTH_TEST_RUNNER`), if any.
+pub fn test_runner() -> Option<String> {
+    std::env::var("POSTBOOTH_TEST_RUNNER")
+        .ok()
+        .filter(|r| !r.trim().is_empty())
 }
 
 pub const USER_ID: &str = "17841400000000000";
