@@ -9,10 +9,11 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    /// The io error is part of the message, not a `source`: `{:#}` would print it twice.
+    #[error("{}", read_problem(path, error))]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// toml's message already names the line, column and key.
     #[error("config file {path} is not valid: {message}")]
@@ -23,6 +24,20 @@ pub enum ConfigError {
         key: &'static str,
         problem: String,
     },
+}
+
+/// What went wrong reading the config file, said once, with what to do about a missing one.
+fn read_problem(path: &Path, error: &std::io::Error) -> String {
+    if error.kind() == std::io::ErrorKind::NotFound {
+        format!(
+            "there is no config file at {}: name yours with `--config PATH`, or start from the \
+             example config (config/example.toml in the source; the .deb installs it as \
+             /etc/postbooth/config.toml); `postbooth print-config` shows every default",
+            path.display()
+        )
+    } else {
+        format!("cannot read config file {}: {error}", path.display())
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -351,9 +366,9 @@ pub fn graph_url_is_private(url: &url::Url) -> bool {
 impl Config {
     /// Reads and validates a config file. The account must be set.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let config = Self::parse(&text, path)?;
         config.validate(path)?;

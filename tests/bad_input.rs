@@ -89,6 +89,28 @@ fn missing_user_id_fails_fast_and_says_what_to_set() {
     assert!(!booth.socket().exists(), "run must not have started");
 }
 
+#[test]
+fn run_without_a_config_file_says_so_once_and_what_to_do() {
+    let booth = Booth::new(&unreachable_graph_url(), &[]);
+    let missing = booth.dir.path().join("nowhere.toml");
+    let mut cmd = postbooth_command();
+    cmd.args(["--config", missing.to_str().unwrap(), "run"]);
+    let out = run_to_end(cmd);
+    out.assert_refused_saying(&[
+        &format!("there is no config file at {}", missing.display()),
+        "--config PATH",
+        "config/example.toml",
+    ]);
+    // The cause once, not "No such file or directory (os error 2)" twice.
+    assert_eq!(
+        out.stderr.matches("config file").count(),
+        1,
+        "{}",
+        out.both()
+    );
+    assert!(!out.stderr.contains("os error 2"), "{}", out.both());
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4: the token file
 

@@ -436,8 +436,11 @@ impl GraphClient {
             return Err(ApiError::Upload {
                 retriable: false,
                 message: format!(
-                    "the upload address is not Instagram's upload host (rupload.facebook.com),                      so the token is not sent there: {}",
-                    url::Url::parse(uri).map_or("unreadable".to_string(), |u| u.origin().ascii_serialization())
+                    "the upload address is not Instagram's upload host (rupload.facebook.com), \
+                     so the token is not sent there: {}",
+                    url::Url::parse(uri).map_or("unreadable".to_string(), |u| u
+                        .origin()
+                        .ascii_serialization())
                 ),
             });
         }
