@@ -5,6 +5,7 @@
 use crate::config::{CameraKind, Config, DisplayKind, MediaHostKind, TriggerKind};
 use crate::control::{self, Request, Response};
 use crate::heartbeat::{self, Beat, Heartbeat};
+use crate::hw::camera::preview::Preview;
 use crate::hw::{self, trigger::Press};
 use crate::job::Job;
 use crate::media::{s3, serve::ServeHost, MediaHost};
@@ -31,6 +32,7 @@ pub struct Daemon {
     presses: hw::trigger::PressSender,
     button_stop: Arc<AtomicBool>,
     wake: Arc<Notify>,
+    preview: Preview,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     _serve: Option<Arc<ServeHost>>,
@@ -70,6 +72,9 @@ impl Daemon {
         ));
         let (media, serve) = media_host(&config, &store).await?;
         let (status_tx, status_rx) = watch::channel(Status::default());
+        // The live-frame stream: cameras feed it, whoever shows the guests the camera's view
+        // subscribes (Daemon::preview).
+        let preview = Preview::start(&crate::pipeline::encode::EncodeOptions::from(&config.image));
         let camera: Box<dyn capture::Camera> = match config.camera.kind {
             // Streams on its own thread; going missing and coming back show on the display.
             CameraKind::V4l2 => {
@@ -77,9 +82,10 @@ impl Daemon {
                 Box::new(hw::camera::open(
                     &config.camera,
                     Box::new(move |health| camera_health(&status, health)),
+                    preview.tap(),
                 ))
             }
-            _ => capture::open(&config.camera).context("cannot open the camera")?,
+            _ => capture::open(&config.camera, &preview.tap()).context("cannot open the camera")?,
         };
         info!(camera = %camera.describe(), "camera ready");
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -204,6 +210,7 @@ impl Daemon {
             presses,
             button_stop,
             wake,
+            preview,
             shutdown: shutdown_tx,
             tasks,
             _serve: serve,
@@ -213,6 +220,12 @@ impl Daemon {
     /// Takes a photo; returns once it is durable.
     pub async fn shoot(&self) -> Result<Job, ShootError> {
         self.shooter.shoot().await
+    }
+
+    /// The live-frame stream: small JPEGs of what the camera sees, a few per second, while
+    /// someone holds a receiver from [`Preview::subscribe`].
+    pub fn preview(&self) -> Preview {
+        self.preview.clone()
     }
 
     /// Whether any loop is stuck; what the systemd watchdog pings depend on.
@@ -248,6 +261,7 @@ impl Daemon {
         self.button_stop.store(true, Ordering::Relaxed);
         self.shooter.close().await;
         let _ = self.shutdown.send(true);
+        self.preview.close();
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
         }

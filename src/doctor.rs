@@ -167,7 +167,10 @@ fn camera_check(config: &Config) -> Check {
             ),
         };
     }
-    match crate::pipeline::capture::open(&config.camera) {
+    match crate::pipeline::capture::open(
+        &config.camera,
+        &crate::hw::camera::preview::PreviewTap::none(),
+    ) {
         Ok(camera) => check("camera", Verdict::Ok, camera.describe()),
         Err(e) => check("camera", Verdict::Fail, e.to_string()),
     }

@@ -8,6 +8,7 @@ mod powercut;
 static HEAP: helper::heap::Counting = helper::heap::Counting;
 
 mod bad_input;
+mod camera;
 mod cli_contract;
 mod crash;
 mod deploy;

@@ -6,6 +6,7 @@
 //! - V4L2 cameras live in [`crate::hw::camera`] (streaming, unplug recovery).
 
 use crate::config::{CameraConfig, CameraKind};
+use crate::hw::camera::preview::{PreviewTap, Pull, Pulled, PREVIEW_WIDTH};
 use embedded_graphics::mono_font::{ascii::FONT_10X20, MonoTextStyle};
 use embedded_graphics::pixelcolor::{Rgb888, RgbColor};
 use embedded_graphics::prelude::{DrawTarget, OriginDimensions, Point, Size};
@@ -78,13 +79,26 @@ const MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
 
 /// Opens the camera the config asks for. Does not touch hardware or files yet, so the daemon
 /// can start (and `doctor` can explain) even when the camera is not ready.
-pub fn open(cfg: &CameraConfig) -> Result<Box<dyn Camera>, CaptureError> {
+/// `tap` receives its preview frames.
+pub fn open(cfg: &CameraConfig, tap: &PreviewTap) -> Result<Box<dyn Camera>, CaptureError> {
     match cfg.kind {
-        CameraKind::TestPattern => Ok(Box::new(TestPattern::new(cfg.width, cfg.height)?)),
-        CameraKind::Dir => Ok(Box::new(DirCamera::new(&cfg.dir))),
+        CameraKind::TestPattern => {
+            let camera = TestPattern::new(cfg.width, cfg.height)?;
+            tap.set_pull(camera.preview_pull());
+            Ok(Box::new(camera))
+        }
+        CameraKind::Dir => {
+            let camera = DirCamera::new(&cfg.dir);
+            tap.set_pull(camera.preview_pull());
+            Ok(Box::new(camera))
+        }
         // Streams on its own thread; see crate::hw::camera (the daemon passes a hook that
         // shows "camera missing" on the display).
-        CameraKind::V4l2 => Ok(Box::new(crate::hw::camera::open(cfg, Box::new(|_| {})))),
+        CameraKind::V4l2 => Ok(Box::new(crate::hw::camera::open(
+            cfg,
+            Box::new(|_| {}),
+            tap.clone(),
+        ))),
     }
 }
 
@@ -131,6 +145,24 @@ impl TestPattern {
             }
         }
         frame
+    }
+}
+
+impl TestPattern {
+    /// Preview frames: the pattern drawn at preview size, with a running frame number.
+    fn preview_pull(&self) -> Pull {
+        let height = (u64::from(self.height) * u64::from(PREVIEW_WIDTH) / u64::from(self.width))
+            .clamp(1, u64::from(MAX_PATTERN_SIDE)) as u32;
+        let small = TestPattern {
+            width: PREVIEW_WIDTH,
+            height,
+            shots: 0,
+        };
+        let mut n = 0;
+        Box::new(move || {
+            n += 1;
+            Pulled::Frame(Frame::Rgb(small.render(n, &local_hms())))
+        })
     }
 }
 
@@ -366,6 +398,37 @@ fn is_image_name(path: &Path) -> bool {
     matches!(ext.as_str(), "jpg" | "jpeg" | "png")
 }
 
+impl DirCamera {
+    /// Preview frames: the photo the next press would take, read again only when it changes;
+    /// an empty folder shows nothing.
+    fn preview_pull(&self) -> Pull {
+        let folder = DirCamera::new(&self.dir);
+        let mut shown: Option<(PathBuf, SystemTime, u64)> = None;
+        Box::new(move || {
+            let Some(path) = folder.waiting().ok().and_then(|w| w.into_iter().next()) else {
+                shown = None;
+                return Pulled::Nothing;
+            };
+            let Ok(meta) = fs::metadata(&path) else {
+                return Pulled::Same;
+            };
+            let key = (
+                path.clone(),
+                meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                meta.len(),
+            );
+            if shown.as_ref() == Some(&key) || meta.len() > MAX_FILE_BYTES {
+                return Pulled::Same;
+            }
+            let Ok(bytes) = fs::read(&path) else {
+                return Pulled::Same;
+            };
+            shown = Some(key);
+            Pulled::Frame(Frame::Encoded(bytes))
+        })
+    }
+}
+
 impl Camera for DirCamera {
     fn capture(&mut self) -> Result<Frame, CaptureError> {
         // Always rescan: if the last frame was neither committed nor rejected (e.g. the save
@@ -436,7 +499,11 @@ mod tests {
 
     #[test]
     fn test_pattern_has_the_size_and_differs_per_shot() {
-        let mut cam = open(&cfg(CameraKind::TestPattern, Path::new("/nonexistent"))).unwrap();
+        let mut cam = open(
+            &cfg(CameraKind::TestPattern, Path::new("/nonexistent")),
+            &PreviewTap::none(),
+        )
+        .unwrap();
         assert_eq!(cam.describe(), "test pattern 1920x1080");
         let a = rgb(cam.capture().unwrap());
         let b = rgb(cam.capture().unwrap());
@@ -489,7 +556,7 @@ mod tests {
     fn v4l2_missing_device_is_camera_missing() {
         let mut c = cfg(CameraKind::V4l2, Path::new("/x"));
         c.device = "/dev/video-not-here".into();
-        let mut camera = open(&c).expect("opening never touches the device");
+        let mut camera = open(&c, &PreviewTap::none()).expect("opening never touches the device");
         let err = camera.capture().unwrap_err();
         assert!(matches!(err, CaptureError::Missing { .. }), "{err:?}");
         let msg = err.to_string();
@@ -524,7 +591,7 @@ mod tests {
         fs::create_dir(dir.join("taken")).unwrap();
         write_aged(&dir.join("taken/ancient.jpg"), b"done", 5000);
 
-        let mut cam = open(&cfg(CameraKind::Dir, dir)).unwrap();
+        let mut cam = open(&cfg(CameraKind::Dir, dir), &PreviewTap::none()).unwrap();
         assert_eq!(
             cam.describe(),
             format!("folder {} (4 waiting)", dir.display())

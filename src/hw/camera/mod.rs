@@ -5,6 +5,7 @@
 
 pub mod live;
 pub mod negotiate;
+pub mod preview;
 #[cfg(feature = "v4l")]
 pub mod v4l2;
 
@@ -12,6 +13,7 @@ use crate::pipeline::capture::{Camera, CaptureError, Frame};
 use crate::pipeline::frame::{PixelFormat, RawFrame as PixelFrame, YuvRange};
 use live::{DeviceError, Grabber, Health, Opener, RawFrame, Settings, Step, VideoDevice};
 use negotiate::{Format, FourCc};
+use preview::PreviewTap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -43,7 +45,12 @@ pub struct LiveCamera {
 }
 
 impl LiveCamera {
-    pub fn start<O: Opener + 'static>(opener: O, settings: Settings, hook: HealthHook) -> Self {
+    pub fn start<O: Opener + 'static>(
+        opener: O,
+        settings: Settings,
+        hook: HealthHook,
+        tap: PreviewTap,
+    ) -> Self {
         let name = opener.name();
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
@@ -52,7 +59,7 @@ impl LiveCamera {
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("camera".into())
-            .spawn(move || grab(Grabber::new(opener, settings), &thread_shared, hook))
+            .spawn(move || grab(Grabber::new(opener, settings), &thread_shared, hook, &tap))
             .expect("spawning the camera thread");
         Self {
             shared,
@@ -64,7 +71,7 @@ impl LiveCamera {
     }
 }
 
-fn grab<O: Opener>(mut grabber: Grabber<O>, shared: &Shared, hook: HealthHook) {
+fn grab<O: Opener>(mut grabber: Grabber<O>, shared: &Shared, hook: HealthHook, tap: &PreviewTap) {
     let mut last_health: Option<Health> = None;
     loop {
         let step = grabber.step();
@@ -73,15 +80,26 @@ fn grab<O: Opener>(mut grabber: Grabber<O>, shared: &Shared, hook: HealthHook) {
             if let Some(h) = &health {
                 match h {
                     Health::Ready(format) => tracing::info!(%format, "camera streaming"),
-                    Health::Missing(why) => tracing::warn!(error = %why, "camera missing"),
+                    Health::Missing(why) => {
+                        tracing::warn!(error = %why, "camera missing");
+                        tap.clear();
+                    }
                 }
                 hook(h);
             }
             last_health = health.clone();
         }
+        let newest = grabber.take_newest();
+        if let Some(frame) = newest.as_ref().filter(|_| tap.wants()) {
+            // A copy only while someone watches, a few times a second; the preview thread
+            // makes it small.
+            if let Ok(frame) = to_frame(frame.clone()) {
+                tap.offer(frame);
+            }
+        }
         let mut state = shared.state.lock().expect("camera state");
         state.health = health;
-        if let Some(frame) = grabber.take_newest() {
+        if let Some(frame) = newest {
             state.newest = Some(frame);
         }
         if let Step::Retry { after, .. } = step {
@@ -195,7 +213,7 @@ pub fn to_frame(raw: RawFrame) -> Result<Frame, CaptureError> {
 /// The booth's V4L2 camera from its config: streaming on its own thread, reporting going
 /// missing and coming back through `hook`. Never fails: a missing device is reported (and
 /// retried), so the booth starts without its camera and takes photos once it is plugged in.
-pub fn open(cfg: &crate::config::CameraConfig, hook: HealthHook) -> LiveCamera {
+pub fn open(cfg: &crate::config::CameraConfig, hook: HealthHook, tap: PreviewTap) -> LiveCamera {
     LiveCamera::start(
         opener(&cfg.device),
         Settings {
@@ -207,6 +225,7 @@ pub fn open(cfg: &crate::config::CameraConfig, hook: HealthHook) -> LiveCamera {
             retry_cap: Duration::from_secs(10),
         },
         hook,
+        tap,
     )
 }
 
@@ -409,6 +428,50 @@ mod tests {
         assert!(img.get_pixel(540, 240).0.iter().all(|&c| c < 10));
     }
 
+    /// A streaming camera feeds the preview while someone watches: frames leave the camera
+    /// thread as they are and arrive small, as JPEGs.
+    #[test]
+    fn live_camera_feeds_the_preview() {
+        use preview::Preview;
+        let script = Arc::new(Mutex::new(Script {
+            // A tiny YUYV frame: the fake's 10 bytes are a whole 2x1 frame.
+            offered: vec![FormatDesc {
+                fourcc: FourCc::YUYV,
+                sizes: Sizes::Discrete(vec![(2, 1)]),
+            }],
+            ..Script::default()
+        }));
+        let preview = Preview::with_rate(&Default::default(), 50);
+        let mut rx = preview.subscribe();
+        let mut cam = LiveCamera::start(
+            FakeOpener(script.clone()),
+            settings(),
+            Box::new(|_| {}),
+            preview.tap(),
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(20), rx.changed())
+                    .await
+                    .expect("a preview frame")
+                    .unwrap()
+            });
+            let frame = rx.borrow_and_update().clone().unwrap();
+            // Never wider than the preview width (a 2x1 frame is not made 640 wide, but
+            // Instagram's 320 minimum of the photo path applies).
+            let img = image::load_from_memory(&frame.jpeg).expect("a JPEG");
+            assert_eq!((img.width(), img.height()), (frame.width, frame.height));
+            assert!(frame.width <= preview::PREVIEW_WIDTH, "{}", frame.width);
+        }
+        // Presses still get frames while the preview runs.
+        assert!(matches!(cam.capture().unwrap(), Frame::Raw(_)));
+        preview.close();
+    }
+
     /// The threaded camera against the fake: a press gets a streamed frame; unplugged, the
     /// press says "camera missing" and the hook told the display; replugged, it works again.
     #[test]
@@ -431,6 +494,7 @@ mod tests {
                     .unwrap()
                     .push(matches!(h, Health::Ready(_)))
             }),
+            PreviewTap::none(),
         );
         let Frame::Encoded(bytes) = cam.capture().unwrap() else {
             panic!("MJPEG frames stay encoded")
@@ -461,6 +525,7 @@ mod tests {
                     .unwrap()
                     .push(matches!(h, Health::Ready(_)))
             }),
+            PreviewTap::none(),
         );
         let Err(e) = cam.capture() else {
             panic!("no device, no frame")
