@@ -52,6 +52,28 @@ pub struct Config {
     pub store: StoreConfig,
     pub publish: PublishConfig,
     pub insights: InsightsConfig,
+    pub web: WebConfig,
+}
+
+/// The guest screen and operator console (`src/web`). Checked when the listener starts, not
+/// at load: a bad value stops the web pages with an error naming the key, never the booth.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// Address the pages are served on; "" = no web pages.
+    pub listen: String,
+    /// What QR codes on the guest screen point to (the booth's LAN address, or a tunnel);
+    /// "" = `http://<listen>`.
+    pub public_url: String,
+    /// The operator's argon2 password hash (`postbooth web set-password`), owner-only; "" =
+    /// no console.
+    pub admin_password_file: PathBuf,
+    /// Hours a guest's download link stays valid.
+    pub link_hours: u64,
+    /// Mirror the live preview (a guest sees themselves as in a mirror).
+    pub mirror_preview: bool,
+    /// Seconds of idle before the slideshow of recent photos starts; 0 = never.
+    pub slideshow_after_secs: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -210,6 +232,8 @@ pub enum TriggerKind {
     Gpio,
     Socket,
     Stdin,
+    /// The touch button on the guest screen (`[web]`).
+    Web,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -298,6 +322,24 @@ pub struct PublishConfig {
     pub video_poll_interval_ms: u64,
     /// Bytes per resumable-upload request for Reels.
     pub upload_chunk_bytes: u64,
+    /// Who says yes before a photo is posted.
+    pub review: Review,
+    /// "guest" review: seconds the guest has to press again to post the photo.
+    pub guest_confirm_secs: u64,
+    /// "guest" review: keep the photos guests did not post (false deletes them).
+    pub keep_private: bool,
+}
+
+/// `publish.review`: who says yes before a photo is posted.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Review {
+    /// Every saved photo is posted.
+    Auto,
+    /// Photos are held until the operator approves them (console, `queue approve ID`).
+    Operator,
+    /// The guest presses again within `guest_confirm_secs` to post; otherwise it stays private.
+    Guest,
 }
 
 /// Ten years: a larger `store.keep_done_days` is surely a typo (and 0 already means forever).

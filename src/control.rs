@@ -31,6 +31,14 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         caption: Option<String>,
     },
+    /// Post a held photo (`postbooth queue approve ID`, `publish.review`).
+    Approve {
+        id: Uuid,
+    },
+    /// Never post a held photo (`postbooth queue reject ID`).
+    Reject {
+        id: Uuid,
+    },
     /// The token file changed (`postbooth auth refresh`): read it again.
     ReloadToken,
 }

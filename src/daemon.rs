@@ -133,6 +133,13 @@ impl Daemon {
                 shutdown_rx.clone(),
             )));
         }
+        if config.publish.review == crate::config::Review::Guest {
+            tasks.push(tokio::spawn(crate::review::run_guest_timer(
+                store.clone(),
+                config.publish.keep_private,
+                shutdown_rx.clone(),
+            )));
+        }
         let reload_token = Arc::new(Notify::new());
         tasks.push(tokio::spawn(crate::publish::token_keeper::run(
             config.clone(),
@@ -473,6 +480,18 @@ async fn answer(
                 Ok(job) => Response::jobs(vec![job]),
                 Err(e) => Response::error(format!("{e:#}")),
             }
+        }
+        Request::Approve { id } => {
+            let response = store
+                .blocking(move |s| crate::queue_ops::review(s, id, crate::job::Decision::Approve))
+                .await;
+            wake.notify_one();
+            response
+        }
+        Request::Reject { id } => {
+            store
+                .blocking(move |s| crate::queue_ops::review(s, id, crate::job::Decision::Reject))
+                .await
         }
         Request::ReloadToken => Response::count(0),
     }

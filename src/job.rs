@@ -5,7 +5,14 @@
 //! ```text
 //! Captured → Staged → ContainerCreated → Ready → PublishIntent → Published → Done
 //!     any of the first five may go to Failed (never once published)
+//!
+//! Held ──approve──> Captured          (publish.review = "operator" or "guest")
+//!   ├──reject───> Rejected             never published
+//!   └──guest's time up──> Private      never published
 //! ```
+//!
+//! The review states are outside the publisher's world: not pending, no next action, and no
+//! publisher outcome applies to them. Only [`review`] moves a job out of `Held`.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -211,6 +218,17 @@ pub enum JobState {
     /// Stopped until a person runs `queue retry`. Only entered where the photo is provably not
     /// published, so a retry starts again from the saved JPEG.
     Failed { reason: String },
+    /// Saved, waiting for a person's yes (`publish.review` "operator" or "guest"). Nothing of
+    /// it is staged or sent until [`review`] approves it. `guest_until_ms`: the end of the
+    /// guest's time to press again ("guest" review); `None` waits for the operator.
+    Held {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        guest_until_ms: Option<Millis>,
+    },
+    /// A person said no (`queue reject`, the console). Final: never published.
+    Rejected { at_ms: Millis },
+    /// The guest did not ask for it to be posted in time. Final: never published.
+    Private { at_ms: Millis },
 }
 
 /// Container status as Instagram reports it (`status_code`).
@@ -374,12 +392,31 @@ impl JobState {
             Self::Published { .. } => "Published",
             Self::Done { .. } => "Done",
             Self::Failed { .. } => "Failed",
+            Self::Held { .. } => "Held",
+            Self::Rejected { .. } => "Rejected",
+            Self::Private { .. } => "Private",
         }
     }
 
-    /// Done and Failed wait for nobody; everything else is the publisher's work.
+    /// Done and Failed wait for nobody, and the review states wait for a person, never for the
+    /// publisher; everything else is the publisher's work.
     pub fn is_pending(&self) -> bool {
-        !matches!(self, Self::Done { .. } | Self::Failed { .. })
+        !matches!(
+            self,
+            Self::Done { .. }
+                | Self::Failed { .. }
+                | Self::Held { .. }
+                | Self::Rejected { .. }
+                | Self::Private { .. }
+        )
+    }
+
+    /// Held, rejected or private: a person has not allowed this photo to be posted.
+    pub fn is_unapproved(&self) -> bool {
+        matches!(
+            self,
+            Self::Held { .. } | Self::Rejected { .. } | Self::Private { .. }
+        )
     }
 
     /// Has this job reached Instagram? Used to refuse drops/retries that could post twice.
@@ -452,7 +489,105 @@ pub fn next_action(state: &JobState) -> Action {
             attempted_at_ms: *attempted_at_ms,
         },
         JobState::Published { .. } => Action::Finish,
-        JobState::Done { .. } | JobState::Failed { .. } => Action::Nothing,
+        JobState::Done { .. }
+        | JobState::Failed { .. }
+        | JobState::Held { .. }
+        | JobState::Rejected { .. }
+        | JobState::Private { .. } => Action::Nothing,
+    }
+}
+
+/// A person's (or the clock's) decision about a held photo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The operator says yes (`queue approve`, the console).
+    Approve,
+    /// The operator says no (`queue reject`, the console).
+    Reject,
+    /// The guest pressed again in time ("guest" review).
+    GuestConfirm,
+    /// The guest's time may be up ("guest" review): checked against `now_ms`.
+    GuestTimeout,
+}
+
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReviewError {
+    #[error("it was rejected; a rejected photo is never posted")]
+    WasRejected,
+    #[error("the guest kept it private; a private photo is never posted")]
+    IsPrivate,
+    #[error("it is already approved and on its way to Instagram (state {0}); `queue drop` it before it is posted, if it still can be")]
+    AlreadyApproved(&'static str),
+    #[error("it is already on Instagram")]
+    AlreadyPublished,
+    #[error("the guest's time to press again is over")]
+    TooLate,
+    #[error("it waits for the operator's approval, not the guest's")]
+    NotTheGuests,
+}
+
+/// Where a decision takes a job in `state`, at `now_ms`. Pure. `Ok(None)`: nothing changes
+/// (the decision was already made: approving an approved photo, rejecting a rejected one, a
+/// guest's time that is not up yet). Only `Held` ever moves; every other state refuses or
+/// stays, so a decision that comes late (a second click, a retried command after a crash)
+/// can never post a photo twice or pull back one that is on its way.
+pub fn review(
+    state: &JobState,
+    decision: Decision,
+    now_ms: Millis,
+) -> Result<Option<JobState>, ReviewError> {
+    use Decision as D;
+    use JobState as S;
+    match (state, decision) {
+        (S::Held { .. }, D::Approve) => Ok(Some(S::Captured)),
+        (S::Held { .. }, D::Reject) => Ok(Some(S::Rejected { at_ms: now_ms })),
+        (
+            S::Held {
+                guest_until_ms: Some(until),
+            },
+            D::GuestConfirm,
+        ) if now_ms <= *until => Ok(Some(S::Captured)),
+        (
+            S::Held {
+                guest_until_ms: Some(_),
+            },
+            D::GuestConfirm,
+        ) => Err(ReviewError::TooLate),
+        (
+            S::Held {
+                guest_until_ms: None,
+            },
+            D::GuestConfirm,
+        ) => Err(ReviewError::NotTheGuests),
+        (
+            S::Held {
+                guest_until_ms: Some(until),
+            },
+            D::GuestTimeout,
+        ) if now_ms > *until => Ok(Some(S::Private { at_ms: now_ms })),
+        (_, D::GuestTimeout) => Ok(None),
+        (S::Rejected { .. } | S::Private { .. }, D::Reject) => Ok(None),
+        (S::Rejected { .. }, _) => Err(ReviewError::WasRejected),
+        (S::Private { .. }, _) => Err(ReviewError::IsPrivate),
+        (s, D::Reject) if s.is_published() => Err(ReviewError::AlreadyPublished),
+        (s, D::Reject) => Err(ReviewError::AlreadyApproved(s.name())),
+        // Approved before (by a person, or "auto"): nothing to do.
+        (_, D::Approve | D::GuestConfirm) => Ok(None),
+    }
+}
+
+/// The state a new photo is saved in: `Captured` ("auto"), or held for the operator, or held
+/// for the guest until `now_ms + guest_secs`.
+pub fn initial_state(review: crate::config::Review, now_ms: Millis, guest_secs: u64) -> JobState {
+    use crate::config::Review as R;
+    match review {
+        R::Auto => JobState::Captured,
+        R::Operator => JobState::Held {
+            guest_until_ms: None,
+        },
+        R::Guest => JobState::Held {
+            guest_until_ms: Some(now_ms + guest_secs * 1000),
+        },
     }
 }
 
@@ -1521,5 +1656,254 @@ mod tests {
         );
         assert!(apply(&uploading, &Outcome::IntentRecorded { at_ms: 1 }).is_err());
         assert!(apply(&created, &Outcome::Uploaded).is_err());
+    }
+
+    // --- review before posting ---
+
+    fn held(guest_until_ms: Option<Millis>) -> JobState {
+        JobState::Held { guest_until_ms }
+    }
+
+    /// Every outcome the publisher can produce, for "none of them moves a review state".
+    fn every_outcome() -> Vec<Outcome> {
+        vec![
+            Outcome::Staged { key: key() },
+            Outcome::ContainerCreated {
+                container_id: cid(),
+                at_ms: 1,
+            },
+            status(ContainerStatus::InProgress),
+            status(ContainerStatus::Finished),
+            status(ContainerStatus::Published),
+            status(ContainerStatus::Expired),
+            status(ContainerStatus::Error("x".into())),
+            Outcome::IntentRecorded { at_ms: 1 },
+            Outcome::Published {
+                media_id: "m".into(),
+                permalink: None,
+                at_ms: 1,
+            },
+            Outcome::NotReady,
+            Outcome::ContainerGone,
+            Outcome::MediaUnfetchable { reason: "x".into() },
+            Outcome::Rejected { reason: "x".into() },
+            Outcome::BlobMissing,
+            Outcome::Finished { at_ms: 1 },
+            child_created(0),
+            child_status(0, ContainerStatus::Finished),
+            Outcome::CommentIntentRecorded { at_ms: 1 },
+            Outcome::Commented {
+                comment_id: "c".into(),
+            },
+            Outcome::CommentMissing,
+            Outcome::CommentGaveUp { reason: "x".into() },
+            Outcome::UploadStarted {
+                container_id: cid(),
+                uri: "u".into(),
+                at_ms: 1,
+            },
+            Outcome::Uploaded,
+        ]
+    }
+
+    #[test]
+    fn review_states_are_never_the_publishers_work() {
+        for state in [
+            held(None),
+            held(Some(5)),
+            JobState::Rejected { at_ms: 1 },
+            JobState::Private { at_ms: 1 },
+        ] {
+            assert!(!state.is_pending(), "{state:?}");
+            assert!(state.is_unapproved());
+            assert!(!state.is_published());
+            assert_eq!(next_action(&state), Action::Nothing);
+            for kind in [PostKind::Photo, carousel(2).kind] {
+                let mut j = job(state.clone());
+                j.kind = kind;
+                assert_eq!(j.next_action(), Action::Nothing);
+                for outcome in every_outcome() {
+                    let mut moved = j.clone();
+                    assert!(
+                        moved.advance(&outcome).is_err(),
+                        "{state:?} took {outcome:?}"
+                    );
+                    assert_eq!(moved, j, "a refused outcome changes nothing");
+                }
+                // `queue retry` is for failed jobs only.
+                assert!(!j.clone().retry());
+            }
+        }
+    }
+
+    #[test]
+    fn the_operator_approves_or_rejects_a_held_photo() {
+        assert_eq!(
+            review(&held(None), Decision::Approve, 9),
+            Ok(Some(JobState::Captured))
+        );
+        assert_eq!(
+            review(&held(None), Decision::Reject, 9),
+            Ok(Some(JobState::Rejected { at_ms: 9 }))
+        );
+        // The operator may decide for a guest too.
+        assert_eq!(
+            review(&held(Some(5)), Decision::Approve, 9),
+            Ok(Some(JobState::Captured))
+        );
+        // The guest cannot approve what waits for the operator.
+        assert_eq!(
+            review(&held(None), Decision::GuestConfirm, 1),
+            Err(ReviewError::NotTheGuests)
+        );
+        // The clock never moves an operator's hold.
+        assert_eq!(
+            review(&held(None), Decision::GuestTimeout, u64::MAX),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn the_guest_confirms_in_time_or_the_photo_stays_private() {
+        let h = held(Some(100));
+        assert_eq!(
+            review(&h, Decision::GuestConfirm, 100),
+            Ok(Some(JobState::Captured))
+        );
+        assert_eq!(
+            review(&h, Decision::GuestConfirm, 101),
+            Err(ReviewError::TooLate)
+        );
+        assert_eq!(review(&h, Decision::GuestTimeout, 100), Ok(None), "not yet");
+        assert_eq!(
+            review(&h, Decision::GuestTimeout, 101),
+            Ok(Some(JobState::Private { at_ms: 101 }))
+        );
+    }
+
+    #[test]
+    fn rejected_and_private_are_final() {
+        for (state, error) in [
+            (JobState::Rejected { at_ms: 1 }, ReviewError::WasRejected),
+            (JobState::Private { at_ms: 1 }, ReviewError::IsPrivate),
+        ] {
+            assert_eq!(review(&state, Decision::Approve, 2), Err(error.clone()));
+            assert_eq!(review(&state, Decision::GuestConfirm, 2), Err(error));
+            assert_eq!(review(&state, Decision::Reject, 2), Ok(None));
+            assert_eq!(review(&state, Decision::GuestTimeout, 2), Ok(None));
+        }
+    }
+
+    #[test]
+    fn a_late_decision_never_pulls_back_or_reposts_an_approved_photo() {
+        for state in [
+            JobState::Captured,
+            JobState::Staged { key: key() },
+            created(),
+            ready(),
+            intent(),
+            JobState::Failed { reason: "x".into() },
+        ] {
+            assert_eq!(review(&state, Decision::Approve, 1), Ok(None), "{state:?}");
+            assert_eq!(review(&state, Decision::GuestConfirm, 1), Ok(None));
+            assert_eq!(
+                review(&state, Decision::Reject, 1),
+                Err(ReviewError::AlreadyApproved(state.name()))
+            );
+        }
+        assert_eq!(
+            review(&published(), Decision::Reject, 1),
+            Err(ReviewError::AlreadyPublished)
+        );
+    }
+
+    /// Every sequence of up to four decisions at any of a few times: a photo leaves the review
+    /// states only through an approval (or a guest's confirmation in time), and never after a
+    /// rejection or the guest's time running out.
+    #[test]
+    fn every_decision_sequence_keeps_the_review_promise() {
+        let decisions = [
+            Decision::Approve,
+            Decision::Reject,
+            Decision::GuestConfirm,
+            Decision::GuestTimeout,
+        ];
+        let times = [50, 100, 150];
+        let steps: Vec<(Decision, Millis)> = decisions
+            .iter()
+            .flat_map(|d| times.iter().map(move |t| (*d, *t)))
+            .collect();
+        let mut checked = 0;
+        for start in [held(None), held(Some(100))] {
+            let mut paths: Vec<Vec<(Decision, Millis)>> = vec![vec![]];
+            for _ in 0..4 {
+                paths = paths
+                    .into_iter()
+                    .flat_map(|p| {
+                        steps.iter().map(move |s| {
+                            let mut q = p.clone();
+                            q.push(*s);
+                            q
+                        })
+                    })
+                    .collect();
+                for path in &paths {
+                    let mut state = start.clone();
+                    let mut closed = false;
+                    for (decision, at) in path {
+                        let before = state.clone();
+                        if let Ok(Some(next)) = review(&state, *decision, *at) {
+                            state = next;
+                        }
+                        if matches!(before, JobState::Held { .. }) && state == JobState::Captured {
+                            assert!(!closed);
+                            let in_time = match (decision, &before) {
+                                (Decision::Approve, _) => true,
+                                (
+                                    Decision::GuestConfirm,
+                                    JobState::Held {
+                                        guest_until_ms: Some(u),
+                                    },
+                                ) => at <= u,
+                                _ => false,
+                            };
+                            assert!(in_time, "{path:?} from {start:?}");
+                        }
+                        if matches!(state, JobState::Rejected { .. } | JobState::Private { .. }) {
+                            closed = true;
+                        }
+                        if closed {
+                            assert!(state.is_unapproved(), "{path:?} reopened");
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 40_000, "{checked}");
+    }
+
+    #[test]
+    fn review_states_round_trip_and_held_keeps_a_small_shape() {
+        for state in [
+            held(None),
+            held(Some(7)),
+            JobState::Rejected { at_ms: 1 },
+            JobState::Private { at_ms: 2 },
+        ] {
+            let j = job(state);
+            let text = serde_json::to_string(&j).unwrap();
+            assert_eq!(serde_json::from_str::<Job>(&text).unwrap(), j);
+        }
+        let text = serde_json::to_string(&held(None)).unwrap();
+        assert_eq!(text, r#"{"state":"Held"}"#);
+    }
+
+    #[test]
+    fn new_photos_start_held_only_under_review() {
+        use crate::config::Review;
+        assert_eq!(initial_state(Review::Auto, 5, 10), JobState::Captured);
+        assert_eq!(initial_state(Review::Operator, 5, 10), held(None));
+        assert_eq!(initial_state(Review::Guest, 5, 10), held(Some(10_005)));
     }
 }

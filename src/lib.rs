@@ -34,6 +34,7 @@ pub mod notify;
 pub mod pipeline;
 pub mod publish;
 pub mod queue_ops;
+pub mod review;
 pub mod shoot;
 pub mod sim;
 pub mod store;

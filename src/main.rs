@@ -117,6 +117,10 @@ enum QueueCommand {
     /// Post a saved photo to Stories as well (a 9:16 copy, its own job). For booths that
     /// choose which photos go to Stories instead of setting instagram.also_story.
     Story { id: uuid::Uuid },
+    /// Post a held photo (publish.review = "operator" or "guest").
+    Approve { id: uuid::Uuid },
+    /// Never post a held photo; it stays on disk.
+    Reject { id: uuid::Uuid },
 }
 
 fn main() -> ExitCode {
@@ -273,6 +277,8 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
         },
         QueueCommand::Drop { id } => Request::Drop { id: *id },
         QueueCommand::Story { id } => Request::Story { id: *id },
+        QueueCommand::Approve { id } => Request::Approve { id: *id },
+        QueueCommand::Reject { id } => Request::Reject { id: *id },
     };
     // A running daemon owns the queue; otherwise open it directly.
     let response = match control::call(&socket, &request).await {
@@ -323,6 +329,10 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
             if let Some(story) = response.jobs.first() {
                 println!("queued Story {} of photo {id}", story.id);
             }
+        }
+        QueueCommand::Approve { id } | QueueCommand::Reject { id } => {
+            let state = response.jobs.first().map_or("?", |j| j.state.name());
+            println!("{id}: {state}");
         }
     }
     Ok(())

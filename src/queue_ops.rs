@@ -37,6 +37,13 @@ fn story_copy(
 /// that pick which photos go to Stories instead of setting `instagram.also_story`).
 pub fn add_story(store: &Store, id: Uuid, quality: u8) -> anyhow::Result<crate::job::Job> {
     let photo = store.get(id)?;
+    // A Story of a photo nobody allowed to be posted would post it after all.
+    if photo.state.is_unapproved() {
+        anyhow::bail!(
+            "job {id} is {}: only a photo allowed to be posted can go to Stories (`queue approve {id}` first)",
+            photo.state.name()
+        );
+    }
     let story = story_copy(store, &photo, quality)?;
     let job = store.add_story_of(id, NewFile::jpeg(&story.bytes, story.width, story.height))?;
     tracing::info!(job = %job.id, photo = %id, "story of a chosen photo queued");
@@ -97,6 +104,14 @@ pub fn post_video(
     Ok(job)
 }
 
+/// `queue approve` / `queue reject`: the job as the decision left it, or why it was refused.
+pub fn review(store: &Store, id: Uuid, decision: crate::job::Decision) -> crate::control::Response {
+    match crate::review::decide(store, id, decision) {
+        Ok(decided) => crate::control::Response::jobs(vec![decided.job]),
+        Err(e) => crate::control::Response::error(e),
+    }
+}
+
 /// Answers a queue request with the daemon stopped, by opening the store directly.
 pub async fn offline(
     config: &crate::config::Config,
@@ -116,6 +131,8 @@ pub async fn offline(
                 Ok(job) => Response::jobs(vec![job]),
                 Err(e) => Response::error(format!("{e:#}")),
             },
+            Request::Approve { id } => review(&store, id, crate::job::Decision::Approve),
+            Request::Reject { id } => review(&store, id, crate::job::Decision::Reject),
             Request::Shoot | Request::ReloadToken => Response::error("the booth is not running"),
             Request::PostVideo { path, caption } => {
                 match post_video(&store, &config.instagram, &path, caption) {

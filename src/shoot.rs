@@ -57,6 +57,9 @@ pub struct Shooter {
     shots: u32,
     countdown: Duration,
     also_story: bool,
+    /// publish.review and guest_confirm_secs: the state new photos are saved in.
+    review: crate::config::Review,
+    guest_confirm_secs: u64,
     /// camera.verify_frames: walk a streaming camera's MJPEG frames.
     verify_frames: bool,
     /// For videos queued through the daemon (`postbooth post --video`).
@@ -69,6 +72,8 @@ pub struct Shooter {
     /// One shot at a time: the lock is held for the whole shot, so shutdown taking it waits for
     /// a save in progress. The value is "closed": no more shots.
     closed: tokio::sync::Mutex<bool>,
+    /// The last photo saved, for the guest screen.
+    saved: tokio::sync::watch::Sender<Option<Job>>,
 }
 
 impl Shooter {
@@ -91,12 +96,15 @@ impl Shooter {
             shots: config.instagram.carousel_shots.max(1),
             countdown: Duration::from_millis(config.instagram.carousel_countdown_ms),
             also_story: config.instagram.also_story,
+            review: config.publish.review,
+            guest_confirm_secs: config.publish.guest_confirm_secs,
             verify_frames: config.camera.verify_frames,
             instagram: config.instagram.clone(),
             counter: AtomicU64::new(already_taken),
             status,
             wake,
             closed: tokio::sync::Mutex::new(false),
+            saved: tokio::sync::watch::Sender::new(None),
         }
     }
 
@@ -113,9 +121,12 @@ impl Shooter {
                 info!(job = %job.id, kind = job.kind.name(), photos = job.blobs().len(), bytes = job.blob.size, width = job.blob.width, height = job.blob.height, "photo saved");
                 self.status.send_modify(|s| {
                     s.screen = Screen::Saved;
-                    s.waiting += 1;
+                    if !job.state.is_unapproved() {
+                        s.waiting += 1;
+                    }
                 });
                 self.wake.notify_one();
+                self.saved.send_replace(Some(job.clone()));
             }
             Err(e) => {
                 error!(error = %e, "photo not taken");
@@ -224,6 +235,11 @@ impl Shooter {
             caption,
             kind,
             first_comment,
+            state: crate::job::initial_state(
+                self.review,
+                self.store.now_ms(),
+                self.guest_confirm_secs,
+            ),
         })?;
         if self.shots == 1 {
             let mut camera = self.camera.lock().expect("camera lock");
@@ -262,6 +278,8 @@ impl Shooter {
                 overflow: false,
             },
             first_comment: None,
+            // Held with its photo: a decision about the photo is a decision about its Story.
+            state: of.state.clone(),
         })?;
         info!(job = %job.id, photo = %of.id, width = story.width, height = story.height, "story saved");
         self.status.send_modify(|s| s.waiting += 1);
@@ -283,6 +301,21 @@ impl Shooter {
         self.status.send_modify(|s| s.waiting += 1);
         self.wake.notify_one();
         Ok(job)
+    }
+
+    /// Sees each photo as soon as it is saved.
+    pub fn subscribe_saved(&self) -> tokio::sync::watch::Receiver<Option<Job>> {
+        self.saved.subscribe()
+    }
+
+    /// The store photos are saved in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Tells the publisher a photo may be posted now (a guest's confirmation).
+    pub fn wake_publisher(&self) {
+        self.wake.notify_one();
     }
 
     /// JPEG quality for Story copies made later (`postbooth queue story`).

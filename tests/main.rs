@@ -23,6 +23,7 @@ mod policy;
 mod post_kinds;
 mod power_cut;
 mod prune;
+mod review;
 mod screens;
 mod security;
 mod soak;

@@ -67,8 +67,71 @@ pub async fn run_sequence(
             }
         };
         seq.advance();
+        let guest_until = match &result {
+            Ok(Job {
+                id,
+                state:
+                    crate::job::JobState::Held {
+                        guest_until_ms: Some(until),
+                    },
+                ..
+            }) => Some((*id, *until)),
+            _ => None,
+        };
         if let Some(done) = press.done {
             let _ = done.send(result.map_err(|e| e.to_string()));
+        }
+        if let Some((id, until)) = guest_until {
+            ask_to_post(&mut presses, &shooter, &status, id, until).await;
+        }
+    }
+}
+
+/// `publish.review = "guest"`: "press again to post", counting down the guest's time. A press
+/// meanwhile posts the photo (and answers that press with it); otherwise the photo stays
+/// private (the guest timer in [`crate::review`] records that, also after a crash).
+async fn ask_to_post(
+    presses: &mut mpsc::UnboundedReceiver<Press>,
+    shooter: &Shooter,
+    status: &StatusSender,
+    id: uuid::Uuid,
+    until_ms: u64,
+) {
+    let store = shooter.store().clone();
+    loop {
+        let left_ms = until_ms.saturating_sub(store.now_ms());
+        if left_ms == 0 {
+            status.send_modify(|s| s.screen = Screen::Idle);
+            return;
+        }
+        let secs = left_ms.div_ceil(1000) as u32;
+        status.send_modify(|s| s.screen = Screen::AskToPost { secs });
+        // Wake at the next whole second of the guest's time.
+        let step = Duration::from_millis(left_ms - (u64::from(secs) - 1) * 1000);
+        tokio::select! {
+            _ = tokio::time::sleep(step) => {}
+            Some(press) = presses.recv() => {
+                let decided = store
+                    .blocking(move |s| crate::review::decide(s, id, crate::job::Decision::GuestConfirm))
+                    .await;
+                let answer = match decided {
+                    Ok(d) => {
+                        info!(job = %id, "the guest asked to post the photo");
+                        status.send_modify(|s| s.screen = Screen::WillPost);
+                        shooter.wake_publisher();
+                        Ok(d.job)
+                    }
+                    Err(e) => {
+                        warn!(job = %id, error = %e, "the guest's press to post came too late");
+                        status.send_modify(|s| s.screen = Screen::Idle);
+                        Err(e.to_string())
+                    }
+                };
+                if let Some(done) = press.done {
+                    let _ = done.send(answer);
+                }
+                return;
+            }
         }
     }
 }

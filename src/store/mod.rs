@@ -45,6 +45,9 @@ pub struct NewJob<'a> {
     pub caption: String,
     pub kind: PostKind,
     pub first_comment: Option<String>,
+    /// `Captured`, or `Held` under `publish.review` ([`crate::job::initial_state`]): saved
+    /// in it, so a held photo is never for a moment something the publisher may take.
+    pub state: JobState,
 }
 
 /// The queue of jobs, narrow on purpose so sled stays an implementation detail.
@@ -392,6 +395,7 @@ impl Store {
                 overflow: false,
             },
             first_comment: None,
+            state: JobState::Captured,
         })
     }
 
@@ -516,6 +520,7 @@ impl Store {
             caption,
             kind: PostKind::Photo,
             first_comment: None,
+            state: JobState::Captured,
         })
     }
 
@@ -555,6 +560,10 @@ impl Store {
             last_error: None,
             kind,
             first_comment: new.first_comment.map(FirstComment::new),
+        };
+        let job = Job {
+            state: new.state,
+            ..job
         };
         // The sidecar first: a photo file is then never on disk without the words that go
         // with it (caption, first comment, carousel items), so a photo adopted after a crash
@@ -609,6 +618,14 @@ impl Store {
         ) {
             self.inner.blobs.write_sidecar(job)?;
         }
+        self.inner.jobs.put(job)
+    }
+
+    /// Persists a review decision (approved, rejected, private): the sidecar first, then the
+    /// record, so a queue rebuilt from the photo files keeps the decision too.
+    pub fn record_review(&self, job: &Job) -> Result<(), StoreError> {
+        self.inner.blobs.write_sidecar(job)?;
+        failpoint::hit("review.sidecar-written");
         self.inner.jobs.put(job)
     }
 

@@ -23,6 +23,12 @@ pub enum Screen {
     },
     /// The photo is durable (file and record on disk).
     Saved,
+    /// `publish.review = "guest"`: press again within `secs` to post the photo.
+    AskToPost {
+        secs: u32,
+    },
+    /// The guest asked for the photo to be posted.
+    WillPost,
     Publishing {
         n: usize,
         of: usize,
@@ -86,6 +92,8 @@ pub fn lines(status: &Status) -> [String; 2] {
             (format!("Photo {shot} of {of} in {secs}"), String::new())
         }
         Screen::Saved => ("Saved \u{2713}".to_string(), waiting),
+        Screen::AskToPost { secs } => ("Press again to post".to_string(), format!("{secs}...")),
+        Screen::WillPost => ("Will post \u{2713}".to_string(), waiting),
         Screen::Publishing { n, of } => (format!("Posting {n} of {of}"), String::new()),
         Screen::Posted { .. } => ("Posted \u{2713}".to_string(), waiting),
         Screen::Offline => ("Offline".to_string(), waiting),

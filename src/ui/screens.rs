@@ -61,6 +61,14 @@ where
             big_with_tick(target, "Saved")?;
             small(target, &waiting, 49)?;
         }
+        Screen::AskToPost { secs } => {
+            two_lines(target, "Press again", "to post")?;
+            small(target, &format!("{secs} s left"), 49)?;
+        }
+        Screen::WillPost => {
+            big_with_tick(target, "Posting")?;
+            small(target, &waiting, 49)?;
+        }
         Screen::Publishing { n, of } => {
             line(target, "Posting", 2)?;
             big(target, &format!("{n} of {of}"), 2, 24)?;

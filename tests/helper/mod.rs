@@ -205,6 +205,8 @@ impl Booth {
             ("publish", "backoff_base_ms", "50".into()),
             ("publish", "backoff_cap_ms", "200".into()),
             ("publish", "poll_interval_ms", "50".into()),
+            // Many booths run at once: no web pages unless a test asks for them.
+            ("web", "listen", quoted("")),
         ]
         .into_iter()
         .map(|(s, k, v)| (s.to_string(), k.to_string(), v))
