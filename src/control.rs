@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use uuid::Uuid;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case")]
 pub enum Request {
     Shoot,
@@ -111,11 +111,8 @@ pub fn summary(job: &Job) -> serde_json::Value {
 pub enum SocketError {
     #[error("another postbooth is already running with this store ({0} answers): stop it first")]
     AlreadyRunning(String),
-    #[error("cannot create the control socket {path}: {source}")]
-    Bind {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot create the control socket {path}: {error}")]
+    Bind { path: String, error: std::io::Error },
 }
 
 /// Binds the control socket, replacing a stale one left by a crash, owner-only.
@@ -128,9 +125,9 @@ pub fn bind(path: &Path) -> Result<UnixListener, SocketError> {
         }
         let _ = std::fs::remove_file(path);
     }
-    let bind_err = |source| SocketError::Bind {
+    let bind_err = |error| SocketError::Bind {
         path: shown.clone(),
-        source,
+        error,
     };
     let listener = UnixListener::bind(path).map_err(bind_err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;

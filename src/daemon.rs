@@ -50,15 +50,29 @@ impl Daemon {
         config: Config,
         panel: Option<hw::display::Opener>,
     ) -> anyhow::Result<Daemon> {
-        let caption = config.instagram.caption.clone();
-        let store_cfg = config.store.clone();
-        let (store, report) =
-            tokio::task::spawn_blocking(move || Store::open(&store_cfg, &caption))
-                .await?
-                .map_err(|e| match e {
-                    StoreError::InUse(_) => anyhow::anyhow!(e),
-                    other => anyhow::anyhow!(other).context("cannot open the store"),
-                })?;
+        // The display first, so a booth that has to wait for its store says so.
+        let (status_tx, status_rx) = watch::channel(Status {
+            screen: Screen::Starting,
+            ..Status::default()
+        });
+        let mut tasks = Vec::new();
+        let panel = match panel {
+            Some(p) => Some(p),
+            None => display(&config)?,
+        };
+        if let Some(display) = panel {
+            let (rx, retry) = (
+                status_rx.clone(),
+                Duration::from_secs(config.display.retry_secs),
+            );
+            tasks.push(tokio::spawn(async move {
+                hw::display::run(display, rx, retry).await;
+            }));
+        } else if config.display.kind == DisplayKind::Terminal {
+            tasks.push(tokio::spawn(ui::terminal::run(status_rx.clone())));
+        }
+        let (store, report) = open_store(&config).await?;
+        status_tx.send_modify(|s| s.screen = Screen::Idle);
         if !report.adopted.is_empty() || !report.missing.is_empty() || report.moved_aside.is_some()
         {
             warn!(adopted = report.adopted.len(), missing = report.missing.len(), moved_aside = ?report.moved_aside, "store repaired on open");
@@ -71,7 +85,6 @@ impl Daemon {
             Duration::from_secs(config.instagram.request_timeout_secs),
         ));
         let (media, serve) = media_host(&config, &store).await?;
-        let (status_tx, status_rx) = watch::channel(Status::default());
         // The live-frame stream: cameras feed it, whoever shows the guests the camera's view
         // subscribes (Daemon::preview).
         let preview = Preview::start(&crate::pipeline::encode::EncodeOptions::from(&config.image));
@@ -106,7 +119,6 @@ impl Daemon {
             beat: heart.register("taking a photo", heartbeat::SHOOT_LIMIT),
         };
 
-        let mut tasks = Vec::new();
         let gate = Arc::new(Gate::new(graph.clone(), &config));
         let publisher = Publisher {
             gate: gate.clone(),
@@ -158,22 +170,6 @@ impl Daemon {
             wake.clone(),
             shutdown_rx.clone(),
         )));
-        let panel = match panel {
-            Some(p) => Some(p),
-            None => display(&config, &store)?,
-        };
-        if let Some(display) = panel {
-            let (rx, retry) = (
-                status_rx.clone(),
-                Duration::from_secs(config.display.retry_secs),
-            );
-            tasks.push(tokio::spawn(async move {
-                hw::display::run(display, rx, retry).await;
-            }));
-        } else if config.display.kind == DisplayKind::Terminal {
-            tasks.push(tokio::spawn(ui::terminal::run(status_rx.clone())));
-        }
-
         // Presses (the button, the demo) run the countdown sequence; `shoot` on the control
         // socket takes the photo at once.
         let (presses, press_rx) = mpsc::unbounded_channel();
@@ -320,7 +316,52 @@ fn camera_health(status: &ui::StatusSender, health: &hw::camera::live::Health) {
 
 /// The panel the config asks for (`None` for "none", and for "terminal" when the output is
 /// not a terminal: the journal gets one line per change instead of pictures).
-fn display(config: &Config, store: &Store) -> anyhow::Result<Option<hw::display::Opener>> {
+/// How long a starting daemon waits for a process holding its store (a `queue` command, a
+/// `doctor`, a daemon still stopping) before it gives up with the holder's pid.
+pub const STORE_WAIT: Duration = Duration::from_secs(30);
+
+/// Opens the store for the daemon: waits (bounded) while a short-lived process holds it,
+/// saying so in the log (the display says "Starting" until the store is open), but gives up
+/// at once when another daemon answers on the control socket.
+async fn open_store(config: &Config) -> anyhow::Result<(Store, crate::store::RecoveryReport)> {
+    let store_cfg = config.store.clone();
+    let caption = config.instagram.caption.clone();
+    let socket = crate::store::control_socket_path(&store_cfg.dir);
+    let mut said = false;
+    let options = crate::store::OpenOptions {
+        wait: STORE_WAIT,
+        waiting: Box::new(move |held| {
+            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                return false;
+            }
+            if !said {
+                said = true;
+                let pid = held.pid.map_or("unknown".to_string(), |p| p.to_string());
+                warn!(%pid, wait_secs = STORE_WAIT.as_secs(), "the store is held by another postbooth process; waiting for it");
+            }
+            true
+        }),
+        ..crate::store::OpenOptions::default()
+    };
+    let opened =
+        tokio::task::spawn_blocking(move || Store::open_with(&store_cfg, &caption, options))
+            .await?;
+    opened.map_err(|e| match e {
+        StoreError::InUse { .. } => {
+            let socket = crate::store::control_socket_path(&config.store.dir);
+            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                anyhow::anyhow!(control::SocketError::AlreadyRunning(
+                    socket.display().to_string()
+                ))
+            } else {
+                anyhow::anyhow!(e)
+            }
+        }
+        other => anyhow::anyhow!(other).context("cannot open the store"),
+    })
+}
+
+fn display(config: &Config) -> anyhow::Result<Option<hw::display::Opener>> {
     use std::io::IsTerminal;
     Ok(match config.display.kind {
         DisplayKind::None => None,
@@ -339,7 +380,7 @@ fn display(config: &Config, store: &Store) -> anyhow::Result<Option<hw::display:
         }
         DisplayKind::Png => {
             let dir = if config.display.png_dir.as_os_str().is_empty() {
-                store.root().join("display")
+                config.store.dir.join("display")
             } else {
                 config.display.png_dir.clone()
             };

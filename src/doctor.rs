@@ -90,23 +90,34 @@ async fn store_check(config: &Config) -> Check {
     }
     let cfg = config.store.clone();
     let caption = config.instagram.caption.clone();
-    match tokio::task::spawn_blocking(move || crate::store::Store::open(&cfg, &caption)).await {
-        Ok(Ok((store, report))) => {
+    // Only reads: doctor never repairs, and never opens the store behind a starting booth.
+    let options = crate::store::OpenOptions {
+        wait: Duration::from_secs(5),
+        ..crate::store::OpenOptions::read_only()
+    };
+    match tokio::task::spawn_blocking(move || {
+        crate::store::Store::open_with(&cfg, &caption, options)
+    })
+    .await
+    {
+        Ok(Ok((store, _))) => {
             let jobs = store.jobs().unwrap_or_default();
             let waiting = jobs.iter().filter(|j| j.state.is_pending()).count();
-            let mut msg = format!(
+            let msg = format!(
                 "{} opens: {} jobs, {waiting} waiting",
                 config.store.dir.display(),
                 jobs.len()
             );
-            if let Some(aside) = report.moved_aside {
-                msg.push_str(&format!(
-                    "; the damaged queue was moved to {} and rebuilt",
-                    aside.display()
-                ));
-            }
             check("store", Verdict::Ok, msg)
         }
+        Ok(Err(crate::store::StoreError::NoStore(_))) => check(
+            "store",
+            Verdict::Ok,
+            format!(
+                "{} is not made yet: the booth makes it when it first starts",
+                config.store.dir.display()
+            ),
+        ),
         Ok(Err(e)) => check("store", Verdict::Fail, e.to_string()),
         Err(e) => check("store", Verdict::Fail, e.to_string()),
     }

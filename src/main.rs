@@ -202,12 +202,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             // The daemon may run as another user with another working directory.
             let path = std::fs::canonicalize(&video)
                 .with_context(|| format!("cannot read {}", video.display()))?;
-            let socket = postbooth::store::control_socket_path(&config.store.dir);
             let request = Request::PostVideo { path, caption };
-            let response = match control::call(&socket, &request).await {
-                Ok(Some(response)) => response,
-                _ => postbooth::queue_ops::offline(&config, request).await?,
-            };
+            let response = postbooth::queue_ops::ask(&config, request).await?;
             if let Some(error) = response.error {
                 anyhow::bail!("{error}");
             }
@@ -268,7 +264,6 @@ async fn ask_daemon(config: &Config, request: &Request) -> anyhow::Result<contro
 
 async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> {
     let config = load(config_path)?;
-    let socket = postbooth::store::control_socket_path(&config.store.dir);
     let request = match &command {
         QueueCommand::List { .. } => Request::List,
         QueueCommand::Retry { id, all_failed } => Request::Retry {
@@ -281,10 +276,7 @@ async fn queue(config_path: &Path, command: QueueCommand) -> anyhow::Result<()> 
         QueueCommand::Reject { id } => Request::Reject { id: *id },
     };
     // A running daemon owns the queue; otherwise open it directly.
-    let response = match control::call(&socket, &request).await {
-        Ok(Some(response)) => response,
-        _ => postbooth::queue_ops::offline(&config, request).await?,
-    };
+    let response = postbooth::queue_ops::ask(&config, request).await?;
     if let Some(error) = response.error {
         anyhow::bail!("{error}");
     }
@@ -343,15 +335,9 @@ async fn insights(config_path: &Path, json: bool) -> anyhow::Result<()> {
     let config = load(config_path)?;
     let reader = insights::Reader::new(&config).await?;
     // The booth's posts: from the running daemon, or from the store when it is not running.
-    let socket = postbooth::store::control_socket_path(&config.store.dir);
-    let jobs = match control::call(&socket, &Request::List).await {
-        Ok(Some(response)) => response.jobs,
-        _ => {
-            postbooth::queue_ops::offline(&config, Request::List)
-                .await?
-                .jobs
-        }
-    };
+    let jobs = postbooth::queue_ops::ask(&config, Request::List)
+        .await?
+        .jobs;
     let posts = insights::recent_posts(&jobs, insights::RECENT_POSTS);
     let result = insights::insights(&reader, posts).await?;
     if json {

@@ -112,16 +112,79 @@ pub fn review(store: &Store, id: Uuid, decision: crate::job::Decision) -> crate:
     }
 }
 
-/// Answers a queue request with the daemon stopped, by opening the store directly.
+/// How long a command waits for a booth that holds its store but does not answer yet (it is
+/// starting: opening, perhaps repairing, its store), or for another command to finish.
+pub const COMMAND_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Answers a queue request: through the running booth's control socket when it answers,
+/// else by opening the store here. The store lock decides between the two: while another
+/// process holds it (a booth starting, another command) this waits, up to [`COMMAND_WAIT`],
+/// for the socket to answer or the lock to be free; it never opens the store behind a
+/// starting booth's back.
+pub async fn ask(
+    config: &crate::config::Config,
+    request: crate::control::Request,
+) -> anyhow::Result<crate::control::Response> {
+    use crate::control::Request;
+    let socket = crate::store::control_socket_path(&config.store.dir);
+    let start = std::time::Instant::now();
+    loop {
+        match crate::control::call(&socket, &request).await {
+            Ok(Some(response)) => return Ok(response),
+            Ok(None) => {}
+            // The booth took the request and then went away (stopped, killed): sending it
+            // again could apply it twice, so only a list is asked again.
+            Err(e) if !matches!(request, Request::List) => {
+                return Err(anyhow::anyhow!(
+                    "the booth at {} stopped answering during the request ({e}); check                      `postbooth queue list` before trying again",
+                    socket.display()
+                ))
+            }
+            Err(_) => {}
+        }
+        match offline(config, request.clone()).await {
+            Err(e)
+                if e.downcast_ref::<StoreError>()
+                    .is_some_and(|e| matches!(e, StoreError::InUse { .. }))
+                    && start.elapsed() < COMMAND_WAIT =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e)
+                if e.downcast_ref::<StoreError>()
+                    .is_some_and(|e| matches!(e, StoreError::InUse { .. })) =>
+            {
+                return Err(e.context(format!(
+                    "waited {} s and the booth's control socket {} does not answer",
+                    COMMAND_WAIT.as_secs(),
+                    socket.display()
+                )))
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Answers a queue request by opening the store here, if no other process holds it (else
+/// [`StoreError::InUse`]; [`ask`] waits and tries again). A list only reads: it repairs
+/// nothing, and an empty answer stands for a store not made yet.
 pub async fn offline(
     config: &crate::config::Config,
     request: crate::control::Request,
 ) -> anyhow::Result<crate::control::Response> {
     use crate::control::{Request, Response};
+    use crate::store::OpenOptions;
     let store_cfg = config.store.clone();
     let caption = config.instagram.caption.clone();
     let config = config.clone();
     tokio::task::spawn_blocking(move || {
+        if matches!(request, Request::List) {
+            return match Store::open_with(&store_cfg, &caption, OpenOptions::read_only()) {
+                Ok((store, _)) => Ok(Response::jobs(store.jobs()?)),
+                Err(StoreError::NoStore(_)) => Ok(Response::jobs(Vec::new())),
+                Err(e) => Err(e.into()),
+            };
+        }
         let (store, _) = Store::open(&store_cfg, &caption)?;
         Ok(match request {
             Request::List => Response::jobs(store.jobs()?),

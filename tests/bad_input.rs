@@ -383,6 +383,16 @@ fn damaged_queue_is_moved_aside_and_rebuilt_from_the_photos() {
         std::fs::write(queue.join(file), &garbage).unwrap();
     }
 
+    // Reading repairs nothing: `queue list` says what is wrong and what to do.
+    let out = booth.postbooth(&["queue", "list", "--json"]);
+    out.assert_refused_saying(&["damaged", "postbooth run"]);
+    assert!(
+        damaged_queues(&booth.store).is_empty(),
+        "a read moved the queue"
+    );
+    // A command that changes the queue repairs it first, as the booth does when it starts.
+    let out = booth.postbooth(&["queue", "retry", "--all-failed"]);
+    assert!(out.status.success(), "{}", out.both());
     let jobs = booth.list();
     assert_eq!(ids(&jobs), [job.id.to_string()], "{jobs:?}");
     assert_eq!(jobs[0]["sha256"], job.blob.sha256.as_str());

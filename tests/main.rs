@@ -28,3 +28,4 @@ mod screens;
 mod security;
 mod soak;
 mod token;
+mod two_processes;

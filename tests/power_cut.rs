@@ -184,6 +184,10 @@ async fn power_cuts_lose_nothing_acknowledged_and_post_nothing_twice() {
         sync_paths.join(", ")
     );
     assert!(sync_budget > 3, "too few fsyncs counted: {sync_budget}");
+    // From here on, `queue list` and `doctor` run all the time beside the restarts, as a
+    // monitoring script would (issue 18). Reading a store the power was just cut under may
+    // fail; what must not happen is a daemon that exits at start because of them.
+    let racer = crate::helper::QueueRacer::start(&booth.config, 10);
 
     for cut in 0..cuts {
         // The first cuts sweep every fsync of a shot and its publish; then random plans.
@@ -300,6 +304,7 @@ async fn power_cuts_lose_nothing_acknowledged_and_post_nothing_twice() {
     }
 
     // Power stays on: everything left is published.
+    let raced = racer.finish();
     let daemon = booth.spawn_daemon("daemon", &[]);
     let deadline = Instant::now() + Duration::from_secs(120);
     let jobs = loop {
@@ -349,7 +354,8 @@ async fn power_cuts_lose_nothing_acknowledged_and_post_nothing_twice() {
     println!(
         "power-cut test: {} cuts (seed {seed}) {:?}, {} before the daemon was up; {} photos \
          acknowledged ({} shots cut before their answer), {} jobs in the queue, {} images \
-         published; 0 lost, 0 corrupt, 0 duplicated; queue rebuilt from sidecars {} times; {:.0} s",
+         published; 0 lost, 0 corrupt, 0 duplicated; queue rebuilt from sidecars {} times; \
+         {} queue commands raced the restarts ({} failed, on a cut store); {:.0} s",
         tally.cuts,
         tally.by_kind,
         tally.cuts_before_up,
@@ -358,6 +364,8 @@ async fn power_cuts_lose_nothing_acknowledged_and_post_nothing_twice() {
         jobs.len(),
         publishes.len(),
         tally.recovered_rebuilds,
+        raced.lists,
+        raced.failed.len(),
         started.elapsed().as_secs_f64()
     );
     setup.sim.shutdown().await;

@@ -56,6 +56,7 @@ pub fn gallery() -> Vec<(&'static str, Status)> {
         ("rate-limited", s(Screen::RateLimited, 4)),
         ("disk-full", s(Screen::DiskFull, 0)),
         ("camera-missing", s(Screen::CameraMissing, 0)),
+        ("starting", s(Screen::Starting, 0)),
         ("error", s(Screen::Error("E-STORE".into()), 0)),
     ]
 }

@@ -21,11 +21,21 @@ pub struct FoundBlob {
 }
 
 impl BlobDir {
+    /// Opens (creating it if needed) and removes unfinished temp files: call only while
+    /// holding the store lock, since another process may be writing them.
     pub fn open(dir: PathBuf) -> Result<Self, StoreError> {
         durable::create_dir_durable(&dir)?;
         let blobs = Self { dir };
         blobs.remove_temp_files()?;
         Ok(blobs)
+    }
+
+    /// For a process that only reads: no directory is created, no file removed.
+    pub fn existing(dir: PathBuf) -> Result<Self, StoreError> {
+        if !dir.is_dir() {
+            return Err(StoreError::NoStore(dir));
+        }
+        Ok(Self { dir })
     }
 
     pub fn dir(&self) -> &Path {
@@ -286,7 +296,7 @@ impl BlobDir {
             let path = entry?.path();
             if path.extension().is_some_and(|e| e == "tmp") {
                 tracing::info!(file = %path.display(), "removing an unfinished temp file");
-                fs::remove_file(&path)?;
+                fs::remove_file(&path).map_err(StoreError::at(&path))?;
             }
         }
         Ok(())

@@ -6,6 +6,7 @@
 
 pub mod blobs;
 pub mod durable;
+pub mod lock;
 pub mod prune;
 pub mod sled_store;
 
@@ -14,6 +15,7 @@ use crate::config::StoreConfig;
 use crate::failpoint;
 use crate::job::{CarouselItem, FirstComment, Job, JobState, PostKind};
 use blobs::BlobDir;
+use lock::{Held, StoreLock};
 use sled_store::SledJobStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,14 +65,21 @@ pub trait JobStore: Send + Sync {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    // No `#[from]`/`#[source]` on these two: the message already holds the cause, and a
+    // source would make `{:#}` say it twice.
     #[error("disk error in the store: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+    #[error("disk error in the store at {path}: {error}")]
+    File {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("queue database error: {0}")]
     Sled(String),
     #[error("the queue in {dir} is damaged ({detail})")]
     Corrupt { dir: PathBuf, detail: String },
-    #[error("the queue in {0} is in use by another postbooth process: stop it first (systemctl stop postbooth) or use its control socket")]
-    InUse(PathBuf),
+    #[error("the store {} is in use by {}: stop it first (systemctl stop postbooth), or let the running booth answer through its control socket", dir.display(), holder(*pid))]
+    InUse { dir: PathBuf, pid: Option<u32> },
     #[error("a job record cannot be read: {0}")]
     BadRecord(String),
     #[error("disk full: {free_mib} MiB free in {dir}, postbooth keeps {min_free_mib} MiB free; publish or remove old photos, or free space on the SD card")]
@@ -81,6 +90,8 @@ pub enum StoreError {
     },
     #[error("photo space full: photos use {used_mib} MiB of the {cap_mib} MiB allowed by store.max_blob_mib")]
     CapReached { used_mib: u64, cap_mib: u64 },
+    #[error("there is no store at {0}: start the booth once (postbooth run), or check store.dir")]
+    NoStore(PathBuf),
     #[error("no job with id {0}")]
     NotFound(Uuid),
     #[error("job {0} is published; it cannot be retried (that would post it twice)")]
@@ -91,12 +102,49 @@ pub enum StoreError {
     CannotMakeStory { id: Uuid, why: String },
 }
 
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+fn holder(pid: Option<u32>) -> String {
+    match pid {
+        Some(pid) => format!("postbooth process {pid}"),
+        None => "another postbooth process".into(),
+    }
+}
+
 impl StoreError {
+    /// An I/O error on `path`, named in the message: `.map_err(StoreError::at(&path))`.
+    pub fn at(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+        move |error| StoreError::File {
+            path: path.to_path_buf(),
+            error,
+        }
+    }
+
+    /// A plain disk error named after `path`, where nothing closer named its file.
+    fn naming(self, path: &Path) -> StoreError {
+        match self {
+            Self::Io(error) => Self::File {
+                path: path.to_path_buf(),
+                error,
+            },
+            other => other,
+        }
+    }
+
+    /// An I/O error of either kind (the disk, not the data).
+    pub fn is_io(&self) -> bool {
+        matches!(self, Self::Io(_) | Self::File { .. })
+    }
+
     /// Short words for the display.
     pub fn short(&self) -> &'static str {
         match self {
             Self::DiskFull { .. } | Self::CapReached { .. } => "Disk full",
-            Self::InUse(_) => "Store busy",
+            Self::InUse { .. } => "Store busy",
             _ => "Store error",
         }
     }
@@ -125,6 +173,43 @@ struct Inner {
     delete_published: bool,
     /// Where recorded times and "now" for pruning come from.
     clock: WallClock,
+    /// Held for as long as the store is open, by this process only.
+    _lock: StoreLock,
+}
+
+/// How [`Store::open_with`] opens the store.
+pub struct OpenOptions {
+    /// How long to wait for another process to let go of the store (0: not at all).
+    pub wait: std::time::Duration,
+    /// Told about every try while the store is held by another process; returning `false`
+    /// stops waiting.
+    pub waiting: Box<dyn FnMut(Held) -> bool + Send>,
+    /// Run the clean-ups and repairs (the daemon and commands that change the queue). Without
+    /// it (`queue list`, `doctor`), nothing is created, removed, adopted or rebuilt: a store
+    /// that needs repair is an error that says to start the booth.
+    pub repair: bool,
+    pub clock: WallClock,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            wait: std::time::Duration::ZERO,
+            waiting: Box::new(|_| true),
+            repair: true,
+            clock: WallClock::System,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// For commands that only read: no repairs.
+    pub fn read_only() -> Self {
+        Self {
+            repair: false,
+            ..Self::default()
+        }
+    }
 }
 
 /// The store as the rest of postbooth sees it. Cheap to clone.
@@ -136,12 +221,13 @@ pub struct Store {
 impl Store {
     /// Opens the store, repairing what a crash or power cut can leave behind. A queue that
     /// will not open is moved aside and rebuilt from the photo files rather than leaving the
-    /// booth dead. `default_caption` captions adopted photos that have no sidecar.
+    /// booth dead. `default_caption` captions adopted photos that have no sidecar. Fails at
+    /// once if another process holds the store (see [`Store::open_with`] to wait).
     pub fn open(
         cfg: &StoreConfig,
         default_caption: &str,
     ) -> Result<(Self, RecoveryReport), StoreError> {
-        Self::open_with_clock(cfg, default_caption, WallClock::System)
+        Self::open_with(cfg, default_caption, OpenOptions::default())
     }
 
     /// [`Store::open`] with the clock that times records and pruning (tests pass one that
@@ -151,14 +237,43 @@ impl Store {
         default_caption: &str,
         clock: WallClock,
     ) -> Result<(Self, RecoveryReport), StoreError> {
+        Self::open_with(
+            cfg,
+            default_caption,
+            OpenOptions {
+                clock,
+                ..OpenOptions::default()
+            },
+        )
+    }
+
+    /// Opens the store as `options` say. The store lock comes first: every clean-up and
+    /// repair below runs only while this process holds it, so no other process can be
+    /// writing the files they remove or rename.
+    pub fn open_with(
+        cfg: &StoreConfig,
+        default_caption: &str,
+        mut options: OpenOptions,
+    ) -> Result<(Self, RecoveryReport), StoreError> {
         let root = cfg.dir.clone();
-        durable::create_dir_durable(&root)?;
-        let blobs = BlobDir::open(root.join("photos"))?;
+        if options.repair {
+            durable::create_dir_durable(&root).map_err(StoreError::at(&root))?;
+        } else if !root.is_dir() {
+            return Err(StoreError::NoStore(root));
+        }
+        let lock = StoreLock::acquire(&root, options.wait, |held| (options.waiting)(held))?;
+        let photos = root.join("photos");
+        let blobs = if options.repair {
+            BlobDir::open(photos.clone())
+        } else {
+            BlobDir::existing(photos.clone())
+        }
+        .map_err(|e| e.naming(&photos))?;
         let queue_dir = root.join("queue");
         let mut report = RecoveryReport::default();
-        let jobs = match SledJobStore::open(&queue_dir) {
+        let jobs = match SledJobStore::open(&queue_dir, options.repair) {
             Ok(jobs) => jobs,
-            Err(StoreError::Corrupt { detail, .. }) => {
+            Err(StoreError::Corrupt { detail, .. }) if options.repair => {
                 let aside = move_aside(&queue_dir)?;
                 tracing::error!(
                     damaged = %aside.display(),
@@ -166,9 +281,17 @@ impl Store {
                     "THE QUEUE DATABASE WOULD NOT OPEN: moved it aside and rebuilding the queue from the photo files"
                 );
                 report.moved_aside = Some(aside);
-                SledJobStore::open(&queue_dir)?
+                SledJobStore::open(&queue_dir, true)?
             }
-            Err(e) => return Err(e),
+            Err(StoreError::Corrupt { dir, detail }) => {
+                return Err(StoreError::Corrupt {
+                    dir,
+                    detail: format!(
+                        "{detail}; start the booth (postbooth run) to move it aside and rebuild it"
+                    ),
+                })
+            }
+            Err(e) => return Err(e.naming(&queue_dir)),
         };
         let store = Self {
             inner: Arc::new(Inner {
@@ -179,10 +302,13 @@ impl Store {
                 max_blob_mib: cfg.max_blob_mib,
                 keep_done_ms: prune::keep_done_ms(cfg.keep_done_days),
                 delete_published: cfg.delete_published,
-                clock,
+                clock: options.clock,
+                _lock: lock,
             }),
         };
-        store.reconcile(default_caption, &mut report)?;
+        if options.repair {
+            store.reconcile(default_caption, &mut report)?;
+        }
         Ok((store, report))
     }
 
@@ -687,7 +813,7 @@ pub fn control_socket_path(store_dir: &Path) -> PathBuf {
 fn move_aside(queue_dir: &Path) -> Result<PathBuf, StoreError> {
     let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let aside = queue_dir.with_file_name(format!("queue.damaged-{stamp}"));
-    std::fs::rename(queue_dir, &aside)?;
+    std::fs::rename(queue_dir, &aside).map_err(StoreError::at(queue_dir))?;
     if let Some(parent) = queue_dir.parent() {
         durable::sync_dir(parent)?;
     }

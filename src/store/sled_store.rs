@@ -28,7 +28,11 @@ struct Open {
 impl SledJobStore {
     /// Opens (or creates) the queue in `dir`. An error here means sled will not open; the
     /// caller decides whether to move the directory aside and rebuild.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+    /// Without `create`, a queue that does not exist yet is [`StoreError::NoStore`].
+    pub fn open(dir: &Path, create: bool) -> Result<Self, StoreError> {
+        if !create && !dir.join("db").exists() {
+            return Err(StoreError::NoStore(dir.to_path_buf()));
+        }
         let open = open_db(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -44,7 +48,7 @@ impl SledJobStore {
             let guard = self.open.read().unwrap_or_else(|e| e.into_inner());
             if let Some(open) = guard.as_ref() {
                 let result = f(open);
-                if !matches!(result, Err(StoreError::Io(_))) {
+                if !result.as_ref().is_err_and(StoreError::is_io) {
                     return result;
                 }
                 drop(guard);
@@ -62,13 +66,16 @@ impl SledJobStore {
         }
         let open = guard.as_ref().expect("just opened");
         let result = f(open);
-        if matches!(result, Err(StoreError::Io(_))) {
+        if result.as_ref().is_err_and(StoreError::is_io) {
             *guard = None;
         }
         result
     }
 }
 
+/// The caller holds the store lock (`store::lock`), so no other process has sled open here:
+/// a `snap.*.generating` file is a crash's leftover, not a snapshot being written. Removing it
+/// is not a repair (sled would misread it as the newest snapshot), so readers do it too.
 fn open_db(dir: &Path) -> Result<Open, StoreError> {
     let fresh = !dir.join("db").exists();
     remove_half_written_snapshots(dir)?;
@@ -82,7 +89,8 @@ fn open_db(dir: &Path) -> Result<Open, StoreError> {
         db.flush().map_err(sled_err)?;
         sync_new_database(dir)?;
     }
-    let db_file = File::open(dir.join("db"))?;
+    let db_path = dir.join("db");
+    let db_file = File::open(&db_path).map_err(StoreError::at(&db_path))?;
     Ok(Open { db, jobs, db_file })
 }
 
@@ -130,12 +138,16 @@ impl JobStore for SledJobStore {
     }
 }
 
-/// Sorts sled's open errors: another process holding the lock is not damage (moving the
-/// directory aside would be a disaster), nor is a permission problem; the rest is.
+/// Sorts sled's open errors: another process holding sled's own lock is not damage (moving
+/// the directory aside would be a disaster; our store lock makes it rare: an older postbooth,
+/// say), nor is a permission problem; the rest is.
 fn open_error(dir: &Path, e: sled::Error) -> StoreError {
     match e {
         sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-            StoreError::InUse(dir.to_path_buf())
+            StoreError::InUse {
+                dir: dir.to_path_buf(),
+                pid: None,
+            }
         }
         sled::Error::Io(io) if io.kind() != std::io::ErrorKind::InvalidData => StoreError::Io(io),
         other => StoreError::Corrupt {
@@ -168,7 +180,7 @@ fn remove_half_written_snapshots(dir: &Path) -> Result<(), StoreError> {
         let name = name.to_string_lossy();
         if name.starts_with("snap.") && name.ends_with(".generating") {
             tracing::warn!(file = %entry.path().display(), "removing a half-written sled snapshot left by a crash");
-            fs::remove_file(entry.path())?;
+            fs::remove_file(entry.path()).map_err(StoreError::at(&entry.path()))?;
         }
     }
     Ok(())

@@ -45,6 +45,8 @@ pub enum Screen {
     RateLimited,
     DiskFull,
     CameraMissing,
+    /// Starting: waiting for another program to let go of the store.
+    Starting,
     /// Something else, with a short code for the operator.
     Error(String),
 }
@@ -102,6 +104,7 @@ pub fn lines(status: &Status) -> [String; 2] {
         Screen::RateLimited => ("Posting paused".to_string(), waiting),
         Screen::DiskFull => ("Disk almost full".to_string(), "No new photos".to_string()),
         Screen::CameraMissing => ("Camera missing".to_string(), waiting),
+        Screen::Starting => ("Starting".to_string(), "please wait".to_string()),
         Screen::Error(code) => (format!("Error {code}"), waiting),
     };
     [top, bottom]
@@ -136,6 +139,7 @@ mod tests {
             Screen::RateLimited,
             Screen::DiskFull,
             Screen::CameraMissing,
+            Screen::Starting,
             Screen::Error("E12".into()),
         ];
         for screen in screens {

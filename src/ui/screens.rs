@@ -118,6 +118,10 @@ where
             two_lines(target, "Camera", "missing")?;
             small(target, "check the cable", 49)?;
         }
+        Screen::Starting => {
+            two_lines(target, "Starting", "")?;
+            small(target, "please wait", 49)?;
+        }
         Screen::Error(code) => {
             big(target, "Error", 2, 0)?;
             let code: String = code.chars().take(12).collect();

@@ -161,6 +161,11 @@ pub fn run_to_end(mut cmd: Command) -> Out {
     }
 }
 
+/// Runs `cmd` to its end on a thread of its own; join the handle for its output.
+pub fn in_background(cmd: Command) -> std::thread::JoinHandle<Out> {
+    std::thread::spawn(move || run_to_end(cmd))
+}
+
 /// A config file, a 0600 token file and a store directory in a tempdir. The config points at
 /// `graph_url`, the test-pattern camera, no display, the `serve` host on a free port and short
 /// backoffs; `overrides` set (`Some`) or remove (`None`) keys, values written as raw TOML.
@@ -533,4 +538,66 @@ pub async fn all_done(
         }
     })
     .await
+}
+
+/// `queue list --json` (and every `doctor_every`-th time `doctor`) run over and over in the
+/// background, as a monitoring script or `watch` would, while a test starts and kills the
+/// daemon. Every `queue list` must succeed: a starting booth makes it wait, never fail.
+pub struct QueueRacer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<RaceCount>>,
+}
+
+#[derive(Debug, Default)]
+pub struct RaceCount {
+    pub lists: usize,
+    pub doctors: usize,
+    /// `queue list` runs that failed, with what they said.
+    pub failed: Vec<String>,
+}
+
+impl QueueRacer {
+    pub fn start(config: &Path, doctor_every: usize) -> QueueRacer {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let config = config.to_path_buf();
+        let thread = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut count = RaceCount::default();
+                while !stop.load(Ordering::Relaxed) {
+                    let mut cmd = postbooth_command();
+                    cmd.arg("--config").arg(&config);
+                    if doctor_every > 0 && (count.lists + 1) % doctor_every == 0 {
+                        cmd.arg("doctor");
+                        let _ = run_to_end(cmd);
+                        count.doctors += 1;
+                    } else {
+                        cmd.args(["queue", "list", "--json"]);
+                        let out = run_to_end(cmd);
+                        if !out.status.success() {
+                            count.failed.push(out.both());
+                        }
+                    }
+                    count.lists += 1;
+                }
+                count
+            }
+        });
+        QueueRacer {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn finish(mut self) -> RaceCount {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for QueueRacer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
