@@ -355,7 +355,7 @@ async fn power_cuts_lose_nothing_acknowledged_and_post_nothing_twice() {
         "power-cut test: {} cuts (seed {seed}) {:?}, {} before the daemon was up; {} photos \
          acknowledged ({} shots cut before their answer), {} jobs in the queue, {} images \
          published; 0 lost, 0 corrupt, 0 duplicated; queue rebuilt from sidecars {} times; \
-         {} queue commands raced the restarts ({} failed, on a cut store); {:.0} s",
+         {} queue commands raced the restarts ({} failed on a cut store, the first: {:?}); {:.0} s",
         tally.cuts,
         tally.by_kind,
         tally.cuts_before_up,
@@ -366,6 +366,10 @@ async fn power_cuts_lose_nothing_acknowledged_and_post_nothing_twice() {
         tally.recovered_rebuilds,
         raced.lists,
         raced.failed.len(),
+        raced
+            .failed
+            .first()
+            .and_then(|f| f.lines().rev().find(|l| l.starts_with("postbooth:"))),
         started.elapsed().as_secs_f64()
     );
     setup.sim.shutdown().await;
