@@ -431,8 +431,16 @@ async fn create_container(shared: &Shared, req: &ApiRequest) -> Result<Value, Gr
         })?;
         (checked.width, checked.height)
     };
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    if let Some(dir) = &shared.keep_images {
+        // Best effort: the file is for a later look; the Graph API answer does not depend on it.
+        let path = dir.join(format!("{sha256}.jpg"));
+        if let Err(e) = std::fs::write(&path, &bytes) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot keep a fetched image");
+        }
+    }
     let image = SimImage {
-        sha256: hex::encode(Sha256::digest(&bytes)),
+        sha256,
         width: image.0,
         height: image.1,
     };

@@ -2,6 +2,7 @@
 //! without an Instagram account (point `instagram.graph_url` at the URL it prints).
 
 use super::{FaultPlan, SimOptions};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -24,6 +25,11 @@ pub struct SimArgs {
     /// Posts allowed per rolling 24 hours.
     #[arg(long, default_value_t = 100)]
     pub quota: u32,
+    /// Write what was published to this JSON file (publishes per image, the posts, and each
+    /// posted image measured), rewritten as posts arrive; the fetched images are kept in
+    /// FILE.images/ for a later look.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 pub async fn run(args: SimArgs) -> anyhow::Result<()> {
@@ -39,10 +45,71 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     if args.faults > 0.0 {
         opts.faults = FaultPlan::all(args.faults, args.seed);
     }
+    let keep = args.report.as_ref().map(|r| {
+        let mut dir = r.clone().into_os_string();
+        dir.push(".images");
+        PathBuf::from(dir)
+    });
+    if let Some(dir) = &keep {
+        std::fs::create_dir_all(dir)?;
+        opts.keep_images = Some(dir.clone());
+    }
+    let sim = super::Simulator::start(opts).await?;
     println!(
-        "Graph API simulator at http://{}/v21.0 for user {} (Ctrl-C to stop)",
-        args.listen, args.user_id
+        "Graph API simulator at {} for user {} (Ctrl-C to stop)",
+        sim.base_url(),
+        args.user_id
     );
-    super::serve_forever(opts).await?;
+    let (Some(report), Some(keep)) = (args.report, keep) else {
+        stopped().await;
+        sim.shutdown().await;
+        return Ok(());
+    };
+    let mut pictures = BTreeMap::new();
+    let mut written = None;
+    let mut tick = tokio::time::interval(REPORT_EVERY);
+    let stop = stopped();
+    tokio::pin!(stop);
+    loop {
+        let last = tokio::select! {
+            _ = tick.tick() => false,
+            _ = &mut stop => true,
+        };
+        let publishes = sim.publishes_by_image();
+        let media = sim.media();
+        if written != Some(media.len()) || last {
+            super::report::measure_new(&keep, &publishes, &mut pictures);
+            let text = serde_json::to_string_pretty(&super::report::render(
+                &publishes, &media, &pictures,
+            ))?;
+            write_atomically(&report, text.as_bytes())?;
+            written = Some(media.len());
+        }
+        if last {
+            break;
+        }
+    }
+    sim.shutdown().await;
     Ok(())
+}
+
+/// How often the report is brought up to date.
+const REPORT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Ctrl-C or SIGTERM (how a script stops it).
+async fn stopped() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// A reader never sees half a report.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }

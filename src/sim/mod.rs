@@ -14,6 +14,7 @@ pub mod cli;
 mod error;
 mod faults;
 mod http;
+pub mod report;
 mod state;
 
 #[cfg(test)]
@@ -67,6 +68,10 @@ pub struct SimOptions {
     /// quota window, container expiry and token age follow simulated time.
     pub clock: crate::clock::WallClock,
     pub faults: FaultPlan,
+    /// When set, every image fetched from an `image_url` is also written here as
+    /// `<sha256>.jpg`, so a check outside this process can look at what was posted
+    /// (`postbooth sim --report`).
+    pub keep_images: Option<std::path::PathBuf>,
 }
 
 impl Default for SimOptions {
@@ -86,6 +91,7 @@ impl Default for SimOptions {
             containers_per_day: state::CONTAINERS_PER_DAY,
             clock: crate::clock::WallClock::System,
             faults: FaultPlan::none(),
+            keep_images: None,
         }
     }
 }
@@ -95,6 +101,7 @@ pub(crate) struct Shared {
     state: Mutex<SimState>,
     faults: Mutex<FaultPicker>,
     http: reqwest::Client,
+    keep_images: Option<std::path::PathBuf>,
     /// `http://ADDR`: where Reel uploads go (the simulator plays the upload host too).
     upload_base: String,
 }
@@ -131,6 +138,7 @@ impl Simulator {
             .map_err(std::io::Error::other)?;
         let shared = Arc::new(Shared {
             faults: Mutex::new(FaultPicker::new(opts.faults.clone())),
+            keep_images: opts.keep_images.clone(),
             state: Mutex::new(SimState::new(opts)),
             http,
             upload_base: format!("http://{addr}"),
