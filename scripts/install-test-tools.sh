@@ -16,3 +16,21 @@ else
     echo "installing s3s-fs $S3S_FS_VERSION into $TOOLS (takes a few minutes)"
     cargo install "s3s-fs@$S3S_FS_VERSION" --features binary --locked --root "$TOOLS"
 fi
+
+# promtool (Debian package prometheus) checks the /metrics exposition and the alert rules in
+# contrib/prometheus; mosquitto is the real MQTT broker the MQTT tests start on loopback.
+# Quick when present; about 20 s to install on a fresh Debian 12 (apt-get update included).
+# The packages' own services are not needed (the tests start their own broker).
+need=()
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
+if [ "${#need[@]}" -gt 0 ]; then
+    echo "installing ${need[*]} (apt-get)"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    # A mirror that is mid-sync for another architecture's index must not stop the install.
+    $SUDO apt-get update -qq || echo "apt-get update had errors; installing from the lists there are"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+else
+    echo "promtool and mosquitto already installed"
+fi

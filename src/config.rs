@@ -53,6 +53,8 @@ pub struct Config {
     pub publish: PublishConfig,
     pub insights: InsightsConfig,
     pub web: WebConfig,
+    pub metrics: MetricsConfig,
+    pub mqtt: MqttConfig,
 }
 
 /// The guest screen and operator console (`src/web`). Checked when the listener starts, not
@@ -74,6 +76,31 @@ pub struct WebConfig {
     pub mirror_preview: bool,
     /// Seconds of idle before the slideshow of recent photos starts; 0 = never.
     pub slideshow_after_secs: u64,
+}
+
+/// Prometheus `/metrics` on its own listener (`crate::metrics`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// "" = off.
+    pub listen: String,
+    /// A 0600 file with the bearer token a scrape must send; "" = none.
+    pub token_file: PathBuf,
+}
+
+/// Status, events and commands over MQTT (`crate::mqtt`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `mqtt://host:port` or `mqtts://host:port`; "" = off.
+    pub url: String,
+    /// "" = the hostname.
+    pub booth_id: String,
+    pub username: String,
+    pub password_file: PathBuf,
+    pub ca_file: PathBuf,
+    /// Home Assistant discovery prefix; "" = no discovery.
+    pub discovery_prefix: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -234,6 +261,8 @@ pub enum TriggerKind {
     Stdin,
     /// The touch button on the guest screen (`[web]`).
     Web,
+    /// A photo every `interval_secs` inside `interval_windows` (`hw::interval`).
+    Interval,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -251,6 +280,9 @@ pub struct TriggerConfig {
     /// -1 = no LED.
     pub ready_led_line: i64,
     pub busy_led_line: i64,
+    pub interval_secs: u64,
+    /// Local-time windows ("09:00-18:00") for interval shots; empty = any time.
+    pub interval_windows: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -562,6 +594,43 @@ impl Config {
         }
         if let Err(problem) = crate::publish::window::parse_all(&self.publish.windows) {
             return invalid("publish.windows", problem);
+        }
+        if let Err(problem) = crate::publish::window::parse_all(&self.trigger.interval_windows) {
+            return invalid("trigger.interval_windows", problem);
+        }
+        if self.trigger.kinds.contains(&TriggerKind::Interval) && self.trigger.interval_secs < 10 {
+            return invalid(
+                "trigger.interval_secs",
+                format!(
+                    "is {}: use at least 10 seconds between interval photos (300 is good)",
+                    self.trigger.interval_secs
+                ),
+            );
+        }
+        if !self.metrics.listen.is_empty()
+            && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return invalid(
+                "metrics.listen",
+                format!(
+                    "is {:?}: use an address and port like \"127.0.0.1:9464\", or \"\" for off",
+                    self.metrics.listen
+                ),
+            );
+        }
+        if !self.mqtt.url.is_empty() {
+            if let Err(problem) = crate::mqtt::settings::parse_url(&self.mqtt.url) {
+                return invalid("mqtt.url", problem);
+            }
+            if self.mqtt.booth_id.contains(['/', '+', '#']) {
+                return invalid(
+                    "mqtt.booth_id",
+                    format!(
+                        "is {:?}: it goes into MQTT topics, so it may not contain /, + or #",
+                        self.mqtt.booth_id
+                    ),
+                );
+            }
         }
         if let Err(problem) = crate::publish::caption::validate_template(
             &self.instagram.first_comment,

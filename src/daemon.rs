@@ -15,7 +15,9 @@ use crate::publish::graph::{GraphClient, Token};
 use crate::publish::publisher::{self, Publisher};
 use crate::shoot::{ShootError, Shooter};
 use crate::store::{Store, StoreError};
+use crate::telemetry::Telemetry;
 use crate::ui::{self, Screen, Status};
+use crate::{metrics, mqtt};
 use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,6 +38,11 @@ pub struct Daemon {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     _serve: Option<Arc<ServeHost>>,
+    pub telemetry: Arc<Telemetry>,
+    metrics: metrics::collect::Sources,
+    metrics_bearer: Option<Arc<str>>,
+    /// Where `/metrics` listens on its own (`metrics.listen`), once bound.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Daemon {
@@ -56,11 +63,13 @@ impl Daemon {
             ..Status::default()
         });
         let mut tasks = Vec::new();
+        let telemetry = Arc::new(Telemetry::default());
         let panel = match panel {
             Some(p) => Some(p),
             None => display(&config)?,
         };
         if let Some(display) = panel {
+            let display = watched_display(display, telemetry.clone());
             let (rx, retry) = (
                 status_rx.clone(),
                 Duration::from_secs(config.display.retry_secs),
@@ -88,13 +97,19 @@ impl Daemon {
         // The live-frame stream: cameras feed it, whoever shows the guests the camera's view
         // subscribes (Daemon::preview).
         let preview = Preview::start(&crate::pipeline::encode::EncodeOptions::from(&config.image));
+        // Read before anything starts: a bad token file is a set-up problem, said now.
+        let metrics_bearer = match config.metrics.token_file.as_os_str().is_empty() {
+            true => None,
+            false => Some(metrics::http::load_bearer(&config.metrics.token_file)?),
+        };
         let camera: Box<dyn capture::Camera> = match config.camera.kind {
             // Streams on its own thread; going missing and coming back show on the display.
             CameraKind::V4l2 => {
                 let status = status_tx.clone();
+                let telemetry = telemetry.clone();
                 Box::new(hw::camera::open(
                     &config.camera,
-                    Box::new(move |health| camera_health(&status, health)),
+                    Box::new(move |health| camera_health(&status, &telemetry, health)),
                     preview.tap(),
                 ))
             }
@@ -104,14 +119,17 @@ impl Daemon {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let wake = Arc::new(Notify::new());
         let already_taken = store.jobs()?.len() as u64;
-        let shooter = Arc::new(Shooter::new(
-            camera,
-            store.clone(),
-            &config,
-            status_tx.clone(),
-            wake.clone(),
-            already_taken,
-        ));
+        let shooter = Arc::new(
+            Shooter::new(
+                camera,
+                store.clone(),
+                &config,
+                status_tx.clone(),
+                wake.clone(),
+                already_taken,
+            )
+            .with_telemetry(telemetry.clone()),
+        );
         let listener = control::bind(&store.control_socket())?;
         let heart = Heartbeat::new();
         let shooter = Watched {
@@ -134,8 +152,22 @@ impl Daemon {
                     config.instagram.request_timeout_secs,
                 )),
             ),
+            telemetry: telemetry.clone(),
         };
         tasks.push(tokio::spawn(publisher.run(shutdown_rx.clone())));
+        let metrics_sources =
+            metrics::collect::Sources::new(&config, telemetry.clone(), store.clone(), gate.clone());
+        // Checked now (the password file's mode), used once the MQTT client lands.
+        let _ = mqtt::settings::Settings::from_config(&config.mqtt)?;
+        let metrics_addr = if config.metrics.listen.is_empty() {
+            None
+        } else {
+            let router = metrics::http::router(metrics_sources.clone(), metrics_bearer.clone());
+            let (addr, task) =
+                metrics::http::serve(&config.metrics.listen, router, shutdown_rx.clone()).await?;
+            tasks.push(task);
+            Some(addr)
+        };
         if config.insights.idle_likes {
             tasks.push(tokio::spawn(crate::insights::idle_likes(
                 graph.clone(),
@@ -217,7 +249,22 @@ impl Daemon {
             shutdown: shutdown_tx,
             tasks,
             _serve: serve,
+            telemetry,
+            metrics: metrics_sources,
+            metrics_bearer,
+            metrics_addr,
         })
+    }
+
+    /// `GET /metrics` (with `metrics.token_file`'s bearer token, if set) as an axum Router,
+    /// for another listener (the web screen's) to merge.
+    pub fn metrics_router(&self) -> axum::Router {
+        metrics::http::router(self.metrics.clone(), self.metrics_bearer.clone())
+    }
+
+    /// What `/metrics` would show now.
+    pub async fn metrics_snapshot(&self) -> metrics::Snapshot {
+        self.metrics.snapshot().await
     }
 
     /// Takes a photo; returns once it is durable.
@@ -296,8 +343,13 @@ impl Watched {
     }
 }
 
-/// The camera went missing or came back: say so on the display.
-fn camera_health(status: &ui::StatusSender, health: &hw::camera::live::Health) {
+/// The camera went missing or came back: say so on the display (and in the metrics).
+fn camera_health(
+    status: &ui::StatusSender,
+    telemetry: &Telemetry,
+    health: &hw::camera::live::Health,
+) {
+    telemetry.camera(matches!(health, hw::camera::live::Health::Ready(_)));
     match health {
         hw::camera::live::Health::Missing(_) => {
             status.send_modify(|s| s.screen = Screen::CameraMissing)
@@ -312,6 +364,34 @@ fn camera_health(status: &ui::StatusSender, health: &hw::camera::live::Health) {
             });
         }
     }
+}
+
+/// `open`, telling `telemetry` whether the display answers (`postbooth_display_up`).
+fn watched_display(
+    mut open: hw::display::Opener,
+    telemetry: Arc<Telemetry>,
+) -> hw::display::Opener {
+    struct Watched {
+        inner: Box<dyn hw::display::Panel>,
+        telemetry: Arc<Telemetry>,
+    }
+    impl hw::display::Panel for Watched {
+        fn show(&mut self, frame: &ui::canvas::Canvas) -> Result<(), hw::display::DisplayError> {
+            let result = self.inner.show(frame);
+            self.telemetry.display(result.is_ok());
+            result
+        }
+    }
+    Box::new(move || match open() {
+        Ok(inner) => Ok(Box::new(Watched {
+            inner,
+            telemetry: telemetry.clone(),
+        }) as Box<dyn hw::display::Panel>),
+        Err(e) => {
+            telemetry.display(false);
+            Err(e)
+        }
+    })
 }
 
 /// The panel the config asks for (`None` for "none", and for "terminal" when the output is

@@ -63,6 +63,8 @@ pub fn demo_config(
     c.publish.backoff_cap_ms = 1500;
     c.publish.poll_interval_ms = 100;
     c.publish.auth_pause_secs = 2;
+    // Prometheus metrics on a loopback port the system picks; the demo prints the URL.
+    c.metrics.listen = "127.0.0.1:0".into();
     c
 }
 
@@ -100,15 +102,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }) as crate::hw::display::Opener
     });
     let daemon = Daemon::start_with_display(config, panel).await?;
+    let metrics_url = daemon
+        .metrics_addr
+        .map(|addr| format!("http://{addr}/metrics"))
+        .unwrap_or_default();
     if !args.json {
         eprintln!(
-            "postbooth demo: store in {}, simulated Instagram at {}",
+            "postbooth demo: store in {}, simulated Instagram at {}, metrics at {metrics_url}",
             dir.path().display(),
             sim.base_url()
         );
     }
     let code = match args.shots {
-        Some(n) => shoot_and_wait(&daemon, &sim, n, args.json).await?,
+        Some(n) => shoot_and_wait(&daemon, &sim, n, args.json, &metrics_url).await?,
         None => {
             interactive(&daemon).await;
             ExitCode::SUCCESS
@@ -124,6 +130,7 @@ async fn shoot_and_wait(
     sim: &Simulator,
     shots: u32,
     json: bool,
+    metrics_url: &str,
 ) -> anyhow::Result<ExitCode> {
     let mut ids = Vec::new();
     for _ in 0..shots {
@@ -153,6 +160,7 @@ async fn shoot_and_wait(
         let summary = serde_json::json!({
             "shots": shots,
             "published": published,
+            "metrics_url": metrics_url,
             "jobs": jobs.iter().map(crate::control::summary).collect::<Vec<_>>(),
             "simulator": {
                 "publishes_by_image": sim.publishes_by_image(),

@@ -30,6 +30,8 @@ pub mod insights;
 pub mod job;
 pub mod malloc;
 pub mod media;
+pub mod metrics;
+pub mod mqtt;
 pub mod notify;
 pub mod pipeline;
 pub mod publish;
@@ -38,6 +40,7 @@ pub mod review;
 pub mod shoot;
 pub mod sim;
 pub mod store;
+pub mod telemetry;
 pub mod ui;
 pub mod video;
 

@@ -74,6 +74,8 @@ pub struct Shooter {
     closed: tokio::sync::Mutex<bool>,
     /// The last photo saved, for the guest screen.
     saved: tokio::sync::watch::Sender<Option<Job>>,
+    /// Photos saved, capture durations and camera health for `/metrics` and MQTT.
+    telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 impl Shooter {
@@ -105,19 +107,43 @@ impl Shooter {
             wake,
             closed: tokio::sync::Mutex::new(false),
             saved: tokio::sync::watch::Sender::new(None),
+            telemetry: Arc::default(),
         }
+    }
+
+    /// Records saved photos, capture times and camera failures in `telemetry`.
+    pub fn with_telemetry(mut self, telemetry: Arc<crate::telemetry::Telemetry>) -> Self {
+        self.telemetry = telemetry;
+        self
+    }
+
+    /// [`shoot`](Self::shoot), unless a shot is already being taken or saved: then `None` at
+    /// once (an interval shot that falls due then is skipped, not queued behind it).
+    pub async fn try_shoot(self: &Arc<Self>) -> Option<Result<Job, ShootError>> {
+        let closed = self.closed.try_lock().ok()?;
+        Some(self.shoot_locked(closed).await)
     }
 
     /// Takes and saves one photo (or, in carousel mode, every shot of one carousel). Returns
     /// once it is durable: only then is it "Saved".
     pub async fn shoot(self: &Arc<Self>) -> Result<Job, ShootError> {
         let closed = self.closed.lock().await;
+        self.shoot_locked(closed).await
+    }
+
+    async fn shoot_locked(
+        self: &Arc<Self>,
+        closed: tokio::sync::MutexGuard<'_, bool>,
+    ) -> Result<Job, ShootError> {
         if *closed {
             return Err(ShootError::ShuttingDown);
         }
+        let began = std::time::Instant::now();
         let result = self.take().await;
         match &result {
             Ok(job) => {
+                self.telemetry
+                    .saved(job.id, job.kind.name(), job.blob.size, began.elapsed());
                 info!(job = %job.id, kind = job.kind.name(), photos = job.blobs().len(), bytes = job.blob.size, width = job.blob.width, height = job.blob.height, "photo saved");
                 self.status.send_modify(|s| {
                     s.screen = Screen::Saved;
@@ -129,6 +155,9 @@ impl Shooter {
                 self.saved.send_replace(Some(job.clone()));
             }
             Err(e) => {
+                if matches!(e, ShootError::Camera(_)) {
+                    self.telemetry.camera(false);
+                }
                 error!(error = %e, "photo not taken");
                 let screen = e.screen();
                 self.status.send_modify(|s| s.screen = screen);

@@ -17,6 +17,7 @@ mod exactly_once;
 mod fuzz_corpus;
 mod hardware;
 mod io_errors;
+mod metrics;
 mod notify;
 mod operator;
 mod policy;

@@ -274,6 +274,7 @@ async fn soak_in_this_process() {
         wake: wake.clone(),
         gate: Arc::new(Gate::new(graph.clone(), &cfg)),
         beat: heart.register("the publisher", HOUR),
+        telemetry: Default::default(),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let publishing = tokio::spawn(publisher.run(stop_rx.clone()));

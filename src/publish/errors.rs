@@ -42,6 +42,23 @@ pub enum ErrorClass {
     Invalid,
 }
 
+impl ErrorClass {
+    /// The class's name in metrics and events (`postbooth_publish_errors_total{class=…}`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Transient => "transient",
+            Self::Auth => "auth",
+            Self::Account => "account",
+            Self::RateLimit => "rate_limit",
+            Self::NotReady => "not_ready",
+            Self::ContainerExpired => "container_expired",
+            Self::ContainerNotFound => "container_not_found",
+            Self::MediaUnfetchable => "media_unfetchable",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
 /// Classifies a Graph API error envelope. Codes from DESIGN.md's error table.
 pub fn classify(http_status: u16, e: &GraphError) -> ErrorClass {
     use ErrorClass::*;

@@ -79,6 +79,8 @@ pub struct Publisher {
     /// Busy while a pass runs, idle while it waits: a pass that never ends stops the
     /// systemd watchdog pings (see [`crate::heartbeat`]).
     pub beat: crate::heartbeat::Beat,
+    /// Counts posts, failures and publish durations for `/metrics` and MQTT events.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// Why a step did not finish.
@@ -96,6 +98,20 @@ enum StepError {
         "Instagram shows the photo as published but it is not in the account's recent media yet"
     )]
     MediaNotListed,
+}
+
+impl StepError {
+    /// The error's class as metrics and events name it.
+    fn class_name(&self) -> &'static str {
+        match self {
+            Self::Api(ApiError::Network(_) | ApiError::CaptivePortal(_)) => "network",
+            Self::Api(api) => api.class().name(),
+            Self::Media(_) => "media_host",
+            Self::Store(_) => "store",
+            Self::Io(_) => "other",
+            Self::MediaNotListed => "transient",
+        }
+    }
 }
 
 /// What the loop does after a failed step. Pure decision, see [`on_error`].
@@ -329,8 +345,14 @@ impl Publisher {
                     offline: false,
                 });
             }
+            if !job.state.is_published() {
+                self.telemetry.publishing(job.id);
+            }
             let result = self.step(&mut job, &action).await;
             self.gate.after_call();
+            if result.is_ok() {
+                self.telemetry.network(true);
+            }
             match result {
                 Ok(Step::Moved) => continue,
                 Ok(Step::Poll) if job.kind == PostKind::Reel => {
@@ -344,6 +366,11 @@ impl Publisher {
 
     async fn handle_error(&self, mut job: Job, action: &Action, e: StepError) -> Failed {
         let message = e.to_string();
+        let class = e.class_name();
+        self.telemetry.publish_error(class);
+        if class == "network" {
+            self.telemetry.network(false);
+        }
         let response = match &e {
             StepError::Api(api) => {
                 if api.class() == ErrorClass::RateLimit {
@@ -396,6 +423,7 @@ impl Publisher {
                 self.persist(&job).await;
                 if let crate::job::JobState::Failed { reason } = &job.state {
                     error!(job = %job.id, %reason, "job failed; `postbooth queue retry` starts it again");
+                    self.telemetry.failed(job.id, class, reason);
                     self.status
                         .send_modify(|s| s.screen = Screen::Error("POST".into()));
                 }
@@ -539,6 +567,12 @@ impl Publisher {
         let copy = job.clone();
         self.store.blocking(move |s| s.update(&copy)).await?;
         info!(job = %job.id, from = before, to = job.state.name(), "job moved");
+        if let (crate::job::JobState::Published { .. }, false) = (&job.state, before == "Published")
+        {
+            let media_id = job.state.media_id().unwrap_or_default();
+            self.telemetry
+                .published(job.id, media_id, job.state.permalink());
+        }
         Ok(())
     }
 
