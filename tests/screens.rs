@@ -119,8 +119,8 @@ fn every_screen_is_distinct() {
     }
 }
 
-/// `postbooth demo` shows the real screens: the half-block frames it prints are, pixel for
-/// pixel, the countdown and the "Posted" screen with the QR code of the permalink it reports.
+/// `postbooth demo` shows the real screens: the Braille frames it prints (66 columns, so
+/// they fit an 80-column terminal) are, pixel for pixel, the countdown and the "Posted" screen with the QR code of the permalink it reports.
 #[test]
 fn the_demo_draws_the_real_screens_with_the_posts_qr_code() {
     // Through the test runner (qemu for an ARM build), like every other run of the binary.
@@ -134,9 +134,20 @@ fn the_demo_draws_the_real_screens_with_the_posts_qr_code() {
         .iter()
         .enumerate()
         .filter(|(_, l)| l.starts_with('\u{250c}'))
-        .filter_map(|(i, _)| lines.get(i..i + 34))
-        .filter_map(|frame| Canvas::from_half_blocks(&frame.join("\n")))
+        .filter_map(|(i, _)| lines.get(i..i + 18))
+        .filter_map(|frame| Canvas::from_braille(&frame.join("\n")))
         .collect();
+    assert!(
+        frames.len() >= 4,
+        "too few frames read back:\n{}",
+        out.both()
+    );
+    let wide: Vec<&&str> = lines.iter().filter(|l| l.chars().count() > 80).collect();
+    assert!(
+        wide.iter()
+            .all(|l| !"\u{250c}\u{2502}\u{2514}".contains(l.chars().next().unwrap())),
+        "frame lines wider than 80 columns: {wide:?}"
+    );
     let drawn = |screen| {
         let mut c = Canvas::default();
         screens::draw(

@@ -15,6 +15,19 @@ pub struct Canvas {
     pixels: Vec<bool>,
 }
 
+/// Where each of a Braille cell's eight dots sits in its 2×4 pixels, in Unicode's bit order
+/// (dots 1-3 down the left, 4-6 down the right, then 7 and 8 on the bottom row).
+const BRAILLE_DOTS: [(u32, u32); 8] = [
+    (0, 0),
+    (0, 1),
+    (0, 2),
+    (1, 0),
+    (1, 1),
+    (1, 2),
+    (0, 3),
+    (1, 3),
+];
+
 impl Default for Canvas {
     fn default() -> Self {
         Self {
@@ -82,22 +95,30 @@ impl Canvas {
         Some(c)
     }
 
-    /// The frame in Unicode half blocks: one character per column, two pixel rows per line
-    /// (32 lines of 128 characters), framed so the dark edges show.
-    pub fn to_half_blocks(&self) -> String {
-        let mut out = String::with_capacity(((WIDTH + 3) * (HEIGHT / 2 + 2) * 3) as usize);
-        let rule: String = "\u{2500}".repeat(WIDTH as usize);
+    /// The frame in Unicode Braille patterns: one character holds 2×4 pixels exactly (16
+    /// lines of 64 characters), framed so the dark edges show. 66 columns and 18 lines fit a
+    /// default 80×24 terminal and keep the OLED's proportions (terminal cells are about twice
+    /// as tall as wide); half blocks needed 130 columns and wrapped into garbage.
+    pub fn to_braille(&self) -> String {
+        let (cols, rows) = (WIDTH / 2, HEIGHT / 4);
+        let mut out = String::with_capacity(((cols + 3) * (rows + 2) * 3) as usize);
+        let rule: String = "\u{2500}".repeat(cols as usize);
         out.push('\u{250c}');
         out.push_str(&rule);
         out.push_str("\u{2510}\n");
-        for row in 0..HEIGHT / 2 {
+        for row in 0..rows {
             out.push('\u{2502}');
-            for x in 0..WIDTH {
-                out.push(match (self.get(x, row * 2), self.get(x, row * 2 + 1)) {
-                    (false, false) => ' ',
-                    (true, false) => '\u{2580}',
-                    (false, true) => '\u{2584}',
-                    (true, true) => '\u{2588}',
+            for col in 0..cols {
+                let mut dots = 0u32;
+                for (bit, (dx, dy)) in BRAILLE_DOTS.iter().enumerate() {
+                    if self.get(col * 2 + dx, row * 4 + dy) {
+                        dots |= 1 << bit;
+                    }
+                }
+                // An empty cell is a plain space, so a frame copies well as text.
+                out.push(match dots {
+                    0 => ' ',
+                    d => char::from_u32(0x2800 + d).expect("Braille patterns are chars"),
                 });
             }
             out.push_str("\u{2502}\n");
@@ -108,30 +129,30 @@ impl Canvas {
         out
     }
 
-    /// Reads back one frame written by [`to_half_blocks`](Self::to_half_blocks) (its 34
-    /// lines, frame included). `None` when the text is not such a frame.
-    pub fn from_half_blocks(text: &str) -> Option<Self> {
+    /// Reads back one frame written by [`to_braille`](Self::to_braille) (its 18 lines, frame
+    /// included). `None` when the text is not such a frame.
+    pub fn from_braille(text: &str) -> Option<Self> {
+        let (cols, rows) = (WIDTH / 2, HEIGHT / 4);
         let lines: Vec<&str> = text.lines().collect();
-        if lines.len() != (HEIGHT / 2 + 2) as usize {
+        if lines.len() != rows as usize + 2 {
             return None;
         }
         let mut c = Canvas::default();
         for (row, line) in lines[1..lines.len() - 1].iter().enumerate() {
             let cells: Vec<char> = line.chars().collect();
-            if cells.len() != WIDTH as usize + 2 {
+            if cells.len() != cols as usize + 2 {
                 return None;
             }
-            for (x, cell) in cells[1..=WIDTH as usize].iter().enumerate() {
-                let (top, bottom) = match cell {
-                    ' ' => (false, false),
-                    '\u{2580}' => (true, false),
-                    '\u{2584}' => (false, true),
-                    '\u{2588}' => (true, true),
+            for (col, cell) in cells[1..=cols as usize].iter().enumerate() {
+                let dots = match *cell {
+                    ' ' => 0,
+                    ch @ '\u{2800}'..='\u{28ff}' => ch as u32 - 0x2800,
                     _ => return None,
                 };
-                let i = row * 2 * WIDTH as usize + x;
-                c.pixels[i] = top;
-                c.pixels[i + WIDTH as usize] = bottom;
+                for (bit, (dx, dy)) in BRAILLE_DOTS.iter().enumerate() {
+                    let (x, y) = (col as u32 * 2 + dx, row as u32 * 4 + dy);
+                    c.pixels[(y * WIDTH + x) as usize] = dots & (1 << bit) != 0;
+                }
             }
         }
         Some(c)
@@ -195,21 +216,25 @@ mod tests {
     }
 
     #[test]
-    fn half_blocks_pair_rows() {
+    fn braille_cells_hold_two_by_four_pixels_and_fit_80_columns() {
         let mut c = Canvas::default();
-        c.draw_iter([
-            Pixel(Point::new(0, 0), BinaryColor::On),
-            Pixel(Point::new(1, 1), BinaryColor::On),
-            Pixel(Point::new(2, 0), BinaryColor::On),
-            Pixel(Point::new(2, 1), BinaryColor::On),
-        ])
-        .unwrap();
-        let text = c.to_half_blocks();
+        // Cell 0: dot 1 (0,0) and dot 8 (1,3); cell 1: dot 4 (3,0); cell 2: all eight.
+        let mut on = vec![Point::new(0, 0), Point::new(1, 3), Point::new(3, 0)];
+        for y in 0..4 {
+            on.extend([Point::new(4, y), Point::new(5, y)]);
+        }
+        c.draw_iter(on.into_iter().map(|p| Pixel(p, BinaryColor::On)))
+            .unwrap();
+        let text = c.to_braille();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 34);
-        assert!(lines[1].starts_with("\u{2502}\u{2580}\u{2584}\u{2588} "));
-        assert_eq!(lines[1].chars().count(), 130);
-        assert_eq!(Canvas::from_half_blocks(&text), Some(c));
-        assert_eq!(Canvas::from_half_blocks("not a frame"), None);
+        assert_eq!(lines.len(), 18);
+        assert!(
+            lines[1].starts_with("\u{2502}\u{2881}\u{2808}\u{28ff} "),
+            "{}",
+            lines[1]
+        );
+        assert!(lines.iter().all(|l| l.chars().count() == 66));
+        assert_eq!(Canvas::from_braille(&text), Some(c));
+        assert_eq!(Canvas::from_braille("not a frame"), None);
     }
 }

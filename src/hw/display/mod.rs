@@ -156,8 +156,8 @@ pub fn open_bus(bus: &Path) -> Result<linux_embedded_hal::I2cdev, DisplayError> 
         .map_err(|e| DisplayError::Bus(format!("I2C bus {shown}: {e}")))
 }
 
-/// A display for people watching in a terminal: the panel in Unicode half blocks, the words
-/// beside it.
+/// A display for people watching in a terminal: the panel in Unicode Braille patterns
+/// (66×18 characters, see [`Canvas::to_braille`]).
 pub struct TerminalPanel<W: std::io::Write + Send> {
     pub out: W,
 }
@@ -165,7 +165,7 @@ pub struct TerminalPanel<W: std::io::Write + Send> {
 impl<W: std::io::Write + Send> Panel for TerminalPanel<W> {
     fn show(&mut self, frame: &Canvas) -> Result<(), DisplayError> {
         self.out
-            .write_all(frame.to_half_blocks().as_bytes())
+            .write_all(frame.to_braille().as_bytes())
             .and_then(|()| self.out.flush())
             .map_err(|e| DisplayError::Io(format!("terminal: {e}")))
     }
@@ -292,11 +292,12 @@ mod tests {
     }
 
     #[test]
-    fn terminal_panel_writes_half_blocks() {
+    fn terminal_panel_writes_braille_that_fits_80_columns() {
         let mut panel = TerminalPanel { out: Vec::new() };
         panel.show(&drawn(Screen::Idle)).unwrap();
         let text = String::from_utf8(panel.out).unwrap();
-        assert_eq!(text.lines().count(), 34);
-        assert!(text.contains('\u{2580}') || text.contains('\u{2584}'));
+        assert_eq!(text.lines().count(), 18);
+        assert!(text.lines().all(|l| l.chars().count() <= 80));
+        assert!(text.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)));
     }
 }
