@@ -5,9 +5,9 @@
 #![allow(dead_code)]
 
 use postbooth::config::Config;
-use postbooth::pipeline::capture::Frame;
 use postbooth::pipeline::compliance::check_jpeg;
 use postbooth::pipeline::encode::{jpeg_is_complete, make_compliant, EncodeOptions};
+use postbooth::pipeline::frame::Frame;
 use postbooth::publish::graph::{parse_answer, parse_upload_answer, ApiError};
 use postbooth::publish::usage;
 use std::path::Path;

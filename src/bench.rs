@@ -8,8 +8,8 @@
 //! Pillow's times); djpeg | cjpeg are timed per launch, which adds about a millisecond of
 //! process start to theirs. The median of the runs is reported.
 
-use crate::pipeline::capture::Frame;
 use crate::pipeline::encode::{make_compliant, EncodeOptions};
+use crate::pipeline::frame::Frame;
 use crate::pipeline::frame::{PixelFormat, RawFrame};
 use anyhow::{bail, Context};
 use std::io::Read;

@@ -243,6 +243,50 @@ impl ImageConfig {
     }
 }
 
+/// The daemon's options. The overlay was read once by config validation; should it have
+/// become unreadable since, photos go on without it (logged) rather than stopping the booth.
+impl From<&ImageConfig> for crate::pipeline::encode::EncodeOptions {
+    fn from(cfg: &ImageConfig) -> Self {
+        Self::from_config(cfg).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "taking photos without the overlay");
+            Self {
+                overlay: None,
+                ..Self::from_config(&ImageConfig {
+                    overlay: std::path::PathBuf::new(),
+                    ..cfg.clone()
+                })
+                .expect("no file to read without an overlay")
+            }
+        })
+    }
+}
+
+/// The photo options the `[image]` config asks for (here, not in the pipeline: image code does
+/// not know the config).
+pub trait FromImageConfig: Sized {
+    /// Reads the overlay file if one is set.
+    fn from_config(cfg: &ImageConfig) -> Result<Self, crate::pipeline::encode::EncodeError>;
+}
+
+impl FromImageConfig for crate::pipeline::encode::EncodeOptions {
+    fn from_config(cfg: &ImageConfig) -> Result<Self, crate::pipeline::encode::EncodeError> {
+        let overlay = match &cfg.overlay {
+            p if p.as_os_str().is_empty() => None,
+            p => Some(std::sync::Arc::new(
+                crate::pipeline::compose::Overlay::load(p)?,
+            )),
+        };
+        Ok(Self {
+            width: cfg.width,
+            quality: cfg.quality,
+            fit: cfg.fit(),
+            mirror: cfg.mirror,
+            overlay,
+            verify_scan: false,
+        })
+    }
+}
+
 /// "#rrggbb" (or "rrggbb") to RGB.
 pub fn parse_colour(s: &str) -> Option<[u8; 3]> {
     let hex = s.trim().strip_prefix('#').unwrap_or(s.trim());

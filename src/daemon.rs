@@ -2,14 +2,13 @@
 //! the display, and takes photos when asked. [`Daemon::start`] is what `postbooth run`, the
 //! demo and the in-process tests all use.
 
-use crate::config::{CameraKind, Config, DisplayKind, MediaHostKind, TriggerKind};
+use crate::config::{Config, DisplayKind, MediaHostKind, TriggerKind};
 use crate::control::{self, Request, Response};
 use crate::heartbeat::{self, Beat, Heartbeat};
 use crate::hw::camera::preview::Preview;
 use crate::hw::{self, trigger::Press};
 use crate::job::Job;
 use crate::media::{s3, serve::ServeHost, MediaHost};
-use crate::pipeline::capture;
 use crate::publish::gate::Gate;
 use crate::publish::graph::{GraphClient, Token};
 use crate::publish::publisher::{self, Publisher};
@@ -102,19 +101,20 @@ impl Daemon {
             true => None,
             false => Some(metrics::http::load_bearer(&config.metrics.token_file)?),
         };
-        let camera: Box<dyn capture::Camera> = match config.camera.kind {
-            // Streams on its own thread; going missing and coming back show on the display.
-            CameraKind::V4l2 => {
-                let status = status_tx.clone();
-                let telemetry = telemetry.clone();
-                Box::new(hw::camera::open(
-                    &config.camera,
-                    Box::new(move |health| camera_health(&status, &telemetry, health)),
-                    preview.tap(),
-                ))
-            }
-            _ => capture::open(&config.camera, &preview.tap()).context("cannot open the camera")?,
-        };
+        // Cameras that watch themselves say on the display (and in the metrics) when they go
+        // missing or come back.
+        let camera = hw::camera::open(
+            &config.camera,
+            hw::camera::Context {
+                health: {
+                    let status = status_tx.clone();
+                    let telemetry = telemetry.clone();
+                    Arc::new(move |health| camera_health(&status, &telemetry, health))
+                },
+                preview: preview.tap(),
+            },
+        )
+        .context("cannot open the camera")?;
         info!(camera = %camera.describe(), "camera ready");
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let wake = Arc::new(Notify::new());
@@ -343,24 +343,24 @@ impl Watched {
     }
 }
 
-/// The camera went missing or came back: say so on the display (and in the metrics).
-fn camera_health(
-    status: &ui::StatusSender,
-    telemetry: &Telemetry,
-    health: &hw::camera::live::Health,
-) {
-    telemetry.camera(matches!(health, hw::camera::live::Health::Ready(_)));
+/// The camera went missing, got into trouble or came back: say so on the display (and in
+/// the metrics).
+fn camera_health(status: &ui::StatusSender, telemetry: &Telemetry, health: &hw::camera::Health) {
+    use hw::camera::Health;
+    telemetry.camera(matches!(health, Health::Ready(_)));
     match health {
-        hw::camera::live::Health::Missing(_) => {
-            status.send_modify(|s| s.screen = Screen::CameraMissing)
+        Health::Missing(_) => status.send_modify(|s| s.screen = Screen::CameraMissing),
+        Health::Trouble(trouble, _) => {
+            status.send_modify(|s| s.screen = Screen::CameraTrouble(*trouble))
         }
-        hw::camera::live::Health::Ready(_) => {
+        Health::Ready(_) => {
             status.send_if_modified(|s| {
-                let was_missing = s.screen == Screen::CameraMissing;
-                if was_missing {
+                let was_camera =
+                    matches!(s.screen, Screen::CameraMissing | Screen::CameraTrouble(_));
+                if was_camera {
                     s.screen = Screen::Idle;
                 }
-                was_missing
+                was_camera
             });
         }
     }

@@ -170,7 +170,7 @@ fn camera_check(config: &Config) -> Check {
             Err(e) => check(
                 "camera",
                 Verdict::Fail,
-                crate::hw::camera::live::DeviceError::from_io(
+                crate::hw::camera::v4l2::live::DeviceError::from_io(
                     &format!("camera {}", device.display()),
                     &e,
                 )
@@ -178,10 +178,7 @@ fn camera_check(config: &Config) -> Check {
             ),
         };
     }
-    match crate::pipeline::capture::open(
-        &config.camera,
-        &crate::hw::camera::preview::PreviewTap::none(),
-    ) {
+    match crate::hw::camera::open(&config.camera, crate::hw::camera::Context::quiet()) {
         Ok(camera) => check("camera", Verdict::Ok, camera.describe()),
         Err(e) => check("camera", Verdict::Fail, e.to_string()),
     }
@@ -191,7 +188,7 @@ fn camera_check(config: &Config) -> Check {
 fn hardware_checks(config: &Config) -> Vec<Check> {
     use crate::config::{DisplayKind, TriggerKind};
     let mut out = Vec::new();
-    let cameras = crate::hw::camera::survey();
+    let cameras = crate::hw::camera::v4l2::survey();
     out.push(if cameras.is_empty() {
         check(
             "cameras",

@@ -4,7 +4,7 @@
 //! Read this file top to bottom to follow a photo:
 //! 1. [`config`] says where everything is (`config/default.toml` holds every default).
 //! 2. A trigger (the [`control`] socket behind `postbooth shoot`, or Enter in the demo) asks
-//!    the [`shoot`] module for a photo: [`pipeline::capture`] gets a frame from the camera and
+//!    the [`shoot`] module for a photo: [`hw::camera`] gets a frame from the camera and
 //!    [`pipeline::encode`] makes it a compliant JPEG.
 //! 3. [`store`] writes the JPEG and its [`job`] record durably; only then is it "Saved".
 //! 4. The [`publish::publisher`] takes saved jobs oldest first: a [`media`] host stages the

@@ -1,8 +1,8 @@
 //! Taking a photo: capture a frame, make it compliant, save it durably. Never touches the
 //! network, so the booth keeps taking photos with no connection at all.
 
+use crate::hw::camera::{Camera, CaptureError, Frame};
 use crate::job::{Job, PostKind};
-use crate::pipeline::capture::{Camera, CaptureError, Frame};
 use crate::pipeline::encode::{self, CompliantJpeg, EncodeError, EncodeOptions};
 use crate::pipeline::variants;
 use crate::publish::caption::{self, CaptionValues};
@@ -32,7 +32,9 @@ pub enum ShootError {
 impl ShootError {
     fn screen(&self) -> Screen {
         match self {
-            Self::Camera(_) => Screen::CameraMissing,
+            Self::Camera(e) => e
+                .trouble()
+                .map_or(Screen::CameraMissing, Screen::CameraTrouble),
             Self::Store(StoreError::DiskFull { .. } | StoreError::CapReached { .. }) => {
                 Screen::DiskFull
             }

@@ -257,7 +257,9 @@ pub async fn run_leds(cfg: TriggerConfig, mut status: watch::Receiver<Status>) {
 pub fn leds_for(screen: &Screen) -> (bool, bool) {
     match screen {
         Screen::Countdown { .. } | Screen::Smile | Screen::Saving => (false, true),
-        Screen::CameraMissing | Screen::DiskFull | Screen::Error(_) => (false, false),
+        Screen::CameraMissing | Screen::CameraTrouble(_) | Screen::DiskFull | Screen::Error(_) => {
+            (false, false)
+        }
         _ => (true, false),
     }
 }
@@ -266,7 +268,7 @@ pub fn leds_for(screen: &Screen) -> (bool, bool) {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::pipeline::capture::TestPattern;
+    use crate::hw::camera::test_pattern::TestPattern;
     use crate::store::Store;
     use tokio::sync::Notify;
 

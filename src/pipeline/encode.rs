@@ -6,10 +6,10 @@
 //! the final [`check_jpeg`] is a guard that turns a bug here into an error instead of a post
 //! Instagram would reject.
 
-use super::capture::Frame;
 use super::compliance::{check_jpeg, MAX_BYTES};
 use super::compose::{self, Canvas, Overlay};
 use super::decode::{self, Space};
+use super::frame::Frame;
 use super::geometry::{self, Fit, Layout};
 use super::resize::{self, Area};
 use fast_image_resize::PixelType;
@@ -53,42 +53,6 @@ impl Default for EncodeOptions {
             overlay: None,
             verify_scan: false,
         }
-    }
-}
-
-/// The daemon's options. The overlay was read once by config validation; should it have
-/// become unreadable since, photos go on without it (logged) rather than stopping the booth.
-impl From<&crate::config::ImageConfig> for EncodeOptions {
-    fn from(cfg: &crate::config::ImageConfig) -> Self {
-        Self::from_config(cfg).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "taking photos without the overlay");
-            Self {
-                overlay: None,
-                ..Self::from_config(&crate::config::ImageConfig {
-                    overlay: PathBuf::new(),
-                    ..cfg.clone()
-                })
-                .expect("no file to read without an overlay")
-            }
-        })
-    }
-}
-
-impl EncodeOptions {
-    /// The options the `[image]` config asks for; reads the overlay file if one is set.
-    pub fn from_config(cfg: &crate::config::ImageConfig) -> Result<Self, EncodeError> {
-        let overlay = match &cfg.overlay {
-            p if p.as_os_str().is_empty() => None,
-            p => Some(Arc::new(Overlay::load(p)?)),
-        };
-        Ok(Self {
-            width: cfg.width,
-            quality: cfg.quality,
-            fit: cfg.fit(),
-            mirror: cfg.mirror,
-            overlay,
-            verify_scan: false,
-        })
     }
 }
 

@@ -1,7 +1,7 @@
-//! From camera frame to compliant JPEG: [`capture`] gets a frame, [`encode`] makes the JPEG,
-//! [`compliance`] is the one check of Instagram's rules (shared with the simulator).
+//! From camera frame to compliant JPEG: [`encode`] makes the JPEG from a [`frame::Frame`],
+//! [`compliance`] is the one check of Instagram's rules (shared with the simulator). Pure
+//! image code: it knows neither the cameras (`hw::camera`) nor the config.
 
-pub mod capture;
 pub mod compliance;
 pub mod compose;
 pub mod decode;

@@ -1,9 +1,9 @@
 //! End-to-end tests of the image pipeline: every input path against an independent reference
 //! (the `image` crate's decoder and resizer), every bad input, and property tests over sizes.
 
-use super::capture::Frame;
 use super::compliance::{aspect_ok, check_jpeg};
 use super::encode::{make_compliant, make_story, EncodeError, EncodeOptions};
+use super::frame::Frame;
 use super::frame::{PixelFormat, RawFrame};
 use super::geometry::{feed_layout, Fit, Layout};
 use super::yuv;

@@ -5,9 +5,9 @@
 //! The booth makes its Stories with [`super::encode::make_story`] from the camera frame (more
 //! pixels to crop a 9:16 picture from); [`story`] is the same from a saved photo.
 
-use super::capture::Frame;
 use super::compliance::MAX_BYTES;
 use super::encode::{make_story, CompliantJpeg, EncodeError, EncodeOptions};
+use super::frame::Frame;
 use image::imageops::{self, FilterType};
 use image::RgbImage;
 

@@ -47,8 +47,35 @@ pub enum Screen {
     CameraMissing,
     /// Starting: waiting for another program to let go of the store.
     Starting,
+    /// The camera is there but cannot take photos now.
+    CameraTrouble(CameraTrouble),
     /// Something else, with a short code for the operator.
     Error(String),
+}
+
+/// What can keep a camera that is there from taking a photo, in words for guests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CameraTrouble {
+    /// Another program holds it (a DSLR claimed by the desktop's gvfs, a second camera app).
+    InUse,
+    /// A DSLR asleep or switched off.
+    Asleep,
+    /// It could not take this photo (busy, could not focus): press again.
+    TryAgain,
+    /// It stopped answering and is being restarted.
+    Stuck,
+}
+
+impl CameraTrouble {
+    /// Two short lines for a 128x64 display: the big word and a small hint.
+    pub fn words(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            CameraTrouble::InUse => ("Camera", "in use", "tell the staff"),
+            CameraTrouble::Asleep => ("Camera", "asleep", "switch it on"),
+            CameraTrouble::TryAgain => ("Try", "again", "press the button"),
+            CameraTrouble::Stuck => ("Camera", "stuck", "restarting it"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,6 +132,10 @@ pub fn lines(status: &Status) -> [String; 2] {
         Screen::DiskFull => ("Disk almost full".to_string(), "No new photos".to_string()),
         Screen::CameraMissing => ("Camera missing".to_string(), waiting),
         Screen::Starting => ("Starting".to_string(), "please wait".to_string()),
+        Screen::CameraTrouble(t) => {
+            let (a, b, _) = t.words();
+            (format!("{a} {b}"), waiting)
+        }
         Screen::Error(code) => (format!("Error {code}"), waiting),
     };
     [top, bottom]
@@ -140,6 +171,10 @@ mod tests {
             Screen::DiskFull,
             Screen::CameraMissing,
             Screen::Starting,
+            Screen::CameraTrouble(CameraTrouble::InUse),
+            Screen::CameraTrouble(CameraTrouble::Asleep),
+            Screen::CameraTrouble(CameraTrouble::TryAgain),
+            Screen::CameraTrouble(CameraTrouble::Stuck),
             Screen::Error("E12".into()),
         ];
         for screen in screens {

@@ -122,6 +122,11 @@ where
             two_lines(target, "Starting", "")?;
             small(target, "please wait", 49)?;
         }
+        Screen::CameraTrouble(trouble) => {
+            let (a, b, hint) = trouble.words();
+            two_lines(target, a, b)?;
+            small(target, hint, 49)?;
+        }
         Screen::Error(code) => {
             big(target, "Error", 2, 0)?;
             let code: String = code.chars().take(12).collect();

@@ -1,548 +1,182 @@
-//! The V4L2 camera: format choice ([`negotiate`]), a stream that survives unplugging
-//! ([`live`]), and the device backend (`v4l2`, behind the `v4l` cargo feature because its
-//! bindings need libclang at build time). [`LiveCamera`] runs a grabber on its own thread and
-//! is the booth's [`Camera`].
+//! Cameras: where frames come from. The [`Camera`] trait is what the shooter takes photos
+//! with; [`open`] picks the backend the config names. Each backend is one module here:
+//!
+//! - [`test_pattern`]: generated frames for demos and tests.
+//! - [`dir`]: the oldest image file in a folder.
+//! - [`v4l2`]: a USB webcam, streaming on its own thread, surviving unplugging.
+//!
+//! The layers are one-way: backends use the image types of [`crate::pipeline::frame`] and the
+//! config; [`crate::pipeline`] knows nothing of cameras, devices or the config, so image code
+//! can be tested (and fuzzed) alone and a new backend is one new file plus one line in
+//! [`open`]. Every backend feeds the one live-frame stream ([`preview`]).
 
-pub mod live;
-pub mod negotiate;
+pub mod dir;
 pub mod preview;
-#[cfg(feature = "v4l")]
+pub mod test_pattern;
 pub mod v4l2;
 
-use crate::pipeline::capture::{Camera, CaptureError, Frame};
-use crate::pipeline::frame::{PixelFormat, RawFrame as PixelFrame, YuvRange};
-use live::{DeviceError, Grabber, Health, Opener, RawFrame, Settings, Step, VideoDevice};
-use negotiate::{Format, FourCc};
+use crate::config::{CameraConfig, CameraKind};
+pub use crate::pipeline::frame::Frame;
+pub use crate::ui::CameraTrouble;
 use preview::PreviewTap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-/// Frames taken after one that cannot be decoded, before the press fails.
-pub const FRAME_RETRIES: u32 = 3;
-
-/// Called on the grabber thread whenever the camera goes missing or comes back.
-pub type HealthHook = Box<dyn Fn(&Health) + Send>;
-
-#[derive(Default)]
-struct State {
-    newest: Option<RawFrame>,
-    health: Option<Health>,
-    stop: bool,
-}
-
-struct Shared {
-    state: Mutex<State>,
-    changed: Condvar,
-}
-
-/// A streaming camera: a thread keeps the newest frame; [`Camera::capture`] takes it.
-pub struct LiveCamera {
-    shared: Arc<Shared>,
-    name: String,
-    wait: Duration,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl LiveCamera {
-    pub fn start<O: Opener + 'static>(
-        opener: O,
-        settings: Settings,
-        hook: HealthHook,
-        tap: PreviewTap,
-    ) -> Self {
-        let name = opener.name();
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            changed: Condvar::new(),
-        });
-        let thread_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("camera".into())
-            .spawn(move || grab(Grabber::new(opener, settings), &thread_shared, hook, &tap))
-            .expect("spawning the camera thread");
-        Self {
-            shared,
-            name,
-            // A press waits at most this long for a frame before saying the camera is missing.
-            wait: settings.frame_timeout,
-            thread: Some(thread),
-        }
-    }
-}
-
-fn grab<O: Opener>(mut grabber: Grabber<O>, shared: &Shared, hook: HealthHook, tap: &PreviewTap) {
-    let mut last_health: Option<Health> = None;
-    loop {
-        let step = grabber.step();
-        let health = grabber.health().cloned();
-        if health != last_health {
-            if let Some(h) = &health {
-                match h {
-                    Health::Ready(format) => tracing::info!(%format, "camera streaming"),
-                    Health::Missing(why) => {
-                        tracing::warn!(error = %why, "camera missing");
-                        tap.clear();
-                    }
-                }
-                hook(h);
-            }
-            last_health = health.clone();
-        }
-        let newest = grabber.take_newest();
-        if let Some(frame) = newest.as_ref().filter(|_| tap.wants()) {
-            // A copy only while someone watches, a few times a second; the preview thread
-            // makes it small.
-            if let Ok(frame) = to_frame(frame.clone()) {
-                tap.offer(frame);
-            }
-        }
-        let mut state = shared.state.lock().expect("camera state");
-        state.health = health;
-        if let Some(frame) = newest {
-            state.newest = Some(frame);
-        }
-        if let Step::Retry { after, .. } = step {
-            state.newest = None;
-            shared.changed.notify_all();
-            // Wait, but wake at once for shutdown.
-            let (s, _) = shared
-                .changed
-                .wait_timeout_while(state, after, |s| !s.stop)
-                .expect("camera state");
-            state = s;
-        } else {
-            shared.changed.notify_all();
-        }
-        if state.stop {
-            return;
-        }
-    }
-}
-
-impl Camera for LiveCamera {
-    fn capture(&mut self) -> Result<Frame, CaptureError> {
-        let missing = |why: &str| CaptureError::Missing {
-            what: "the camera".into(),
-            fix: why.to_string(),
-        };
-        let state = self.shared.state.lock().expect("camera state");
-        if let Some(Health::Missing(why)) = &state.health {
-            return Err(missing(why));
-        }
-        // The newest frame, or the next one if the last was just taken.
-        let (mut state, _) = self
-            .shared
-            .changed
-            .wait_timeout_while(state, self.wait, |s| {
-                s.newest.is_none() && !matches!(s.health, Some(Health::Missing(_)))
-            })
-            .expect("camera state");
-        match state.newest.take() {
-            Some(raw) => to_frame(raw),
-            None => Err(match &state.health {
-                Some(Health::Missing(why)) => missing(why),
-                _ => missing(&format!(
-                    "{} sent no frame within {} s: check the camera",
-                    self.name,
-                    self.wait.as_secs()
-                )),
-            }),
-        }
-    }
-
-    fn commit(&mut self) -> Result<(), CaptureError> {
+/// A source of frames. Implementations are blocking but local (files, devices, child
+/// processes with timeouts): run them off the async runtime.
+pub trait Camera: Send {
+    /// Takes one frame. Never blocks on the network.
+    fn capture(&mut self) -> Result<Frame, CaptureError>;
+    /// Called once the photo from the last capture is durably saved. The dir camera moves the
+    /// source file into `<dir>/taken/` here (not before: a crash between capture and save must
+    /// not lose it). Without a capture since the last commit it does nothing.
+    fn commit(&mut self) -> Result<(), CaptureError>;
+    /// Called instead of [`commit`](Camera::commit) when the last frame can never become a
+    /// photo (it does not decode). The dir camera moves the file into `<dir>/rejected/`, so one
+    /// bad file does not block the folder forever. Cameras without stored frames do nothing.
+    fn reject(&mut self) -> Result<(), CaptureError> {
         Ok(())
     }
-
-    /// A damaged MJPEG frame is followed by a good one 33 ms later at 30 fps; four bad frames
-    /// in a row is a cable or camera problem worth showing.
+    /// How many more frames to take when a frame cannot be decoded: a stream's next frame is
+    /// the same scene a moment later (an MJPEG frame damaged on the USB cable is common), a
+    /// folder's next file is someone else's photo. Streaming cameras say so; the default is 0.
     fn frame_retries(&self) -> u32 {
-        FRAME_RETRIES
+        0
     }
+    /// One line for logs and `doctor`, e.g. "test pattern 1920x1080" or "folder /x (3 waiting)".
+    fn describe(&self) -> String;
+}
 
-    fn describe(&self) -> String {
-        let state = self.shared.state.lock().expect("camera state");
-        match &state.health {
-            Some(Health::Ready(format)) => format!("V4L2 {} ({format})", self.name),
-            Some(Health::Missing(why)) => format!("V4L2 {} (missing: {why})", self.name),
-            None => format!("V4L2 {} (opening)", self.name),
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("no photo waiting in folder {dir}: put a .jpg, .jpeg or .png file there")]
+    NothingWaiting { dir: PathBuf },
+    #[error("{what} is missing: {fix}")]
+    Missing { what: String, fix: String },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error(
+        "camera size {width}x{height} cannot be used: set camera.width and camera.height \
+         (1..={max} each, e.g. 1920 and 1080)",
+        max = test_pattern::MAX_PATTERN_SIDE
+    )]
+    BadSize { width: u32, height: u32 },
+    #[error(
+        "{path} is {bytes} bytes, too large to be a photo (limit {limit} bytes): move it out of \
+         the folder",
+        limit = dir::MAX_FILE_BYTES
+    )]
+    TooLarge { path: PathBuf, bytes: u64 },
+    #[error("{action} {path}: {source} (check the path and its permissions)")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The camera is there but cannot take this photo now; `message` says why and what to do.
+    #[error("{message}")]
+    Trouble {
+        trouble: CameraTrouble,
+        message: String,
+    },
+}
+
+impl CaptureError {
+    /// What the display shows for this error: `None` means "camera missing".
+    pub fn trouble(&self) -> Option<CameraTrouble> {
+        match self {
+            CaptureError::Trouble { trouble, .. } => Some(*trouble),
+            _ => None,
         }
     }
 }
 
-impl Drop for LiveCamera {
-    fn drop(&mut self) {
-        self.shared.state.lock().expect("camera state").stop = true;
-        self.shared.changed.notify_all();
-        if let Some(t) = self.thread.take() {
-            // The thread may sit in a read for up to the frame timeout; do not wait for it.
-            drop(t);
+/// The camera's state as the display shows it, told by backends that watch their camera.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Working; the text says what it is ("V4L2 /dev/video0 (MJPG 1920x1080)").
+    Ready(String),
+    /// Not there (unplugged, no driver); the text says what to check.
+    Missing(String),
+    /// There, but not usable now (claimed by another program, asleep, stuck).
+    Trouble(CameraTrouble, String),
+}
+
+/// Called (on the camera's own thread) whenever a watched camera's [`Health`] changes.
+pub type HealthHook = Arc<dyn Fn(&Health) + Send + Sync>;
+
+/// What a backend gets besides its config: where to say how the camera is, and where its
+/// preview frames go.
+#[derive(Clone)]
+pub struct Context {
+    pub health: HealthHook,
+    pub preview: PreviewTap,
+}
+
+impl Context {
+    /// Tells nobody and feeds no preview (`doctor`, tests).
+    pub fn quiet() -> Context {
+        Context {
+            health: Arc::new(|_| {}),
+            preview: PreviewTap::none(),
         }
     }
 }
 
-/// Turns what the device delivered into a frame for the pipeline, without touching the pixels:
-/// MJPEG frames stay encoded (the pipeline decodes them, at reduced scale when it can) and
-/// YUYV, NV12 and YU12 frames go as they are (the pipeline resizes their planes straight to the
-/// output size, so no full-size RGB copy is ever made).
-pub fn to_frame(raw: RawFrame) -> Result<Frame, CaptureError> {
-    if raw.format.fourcc == FourCc::MJPG {
-        return Ok(Frame::Encoded(raw.data));
-    }
-    let Some(pixels) = PixelFormat::from_fourcc(&raw.format.fourcc.0) else {
-        return Err(CaptureError::Unsupported(format!(
-            "the camera sent {} frames, which postbooth cannot decode",
-            raw.format.fourcc
-        )));
-    };
-    let Format { width, height, .. } = raw.format;
-    // Some drivers leave bytesperline at 0 (or too small) for packed rows: rows are then
-    // tightly packed, as is_whole assumed when it let the frame through.
-    let stride = (raw.bytes_per_line as usize).max(pixels.min_stride(width));
-    let range = if raw.full_range {
-        YuvRange::Full
-    } else {
-        YuvRange::Limited
-    };
-    PixelFrame::with_stride(pixels, width, height, stride, raw.data)
-        .map(|f| Frame::Raw(f.with_range(range)))
-        .map_err(|e| CaptureError::Unsupported(format!("the camera sent a damaged frame: {e}")))
-}
+/// A backend's constructor: its config and context in, a camera out. Opening does not touch
+/// hardware yet where it can avoid it, so the daemon starts (and `doctor` can explain) even
+/// when the camera is not ready.
+pub type OpenFn = fn(&CameraConfig, Context) -> Result<Box<dyn Camera>, CaptureError>;
 
-/// The booth's V4L2 camera from its config: streaming on its own thread, reporting going
-/// missing and coming back through `hook`. Never fails: a missing device is reported (and
-/// retried), so the booth starts without its camera and takes photos once it is plugged in.
-pub fn open(cfg: &crate::config::CameraConfig, hook: HealthHook, tap: PreviewTap) -> LiveCamera {
-    LiveCamera::start(
-        opener(&cfg.device),
-        Settings {
-            width: cfg.width,
-            height: cfg.height,
-            warmup_frames: cfg.warmup_frames,
-            frame_timeout: Duration::from_secs(5),
-            retry_base: Duration::from_millis(500),
-            retry_cap: Duration::from_secs(10),
-        },
-        hook,
-        tap,
-    )
-}
-
-/// Opens `path` with the V4L2 backend when this build has it (cargo feature `v4l`). Without
-/// it, a missing device still reads as "camera missing" and a present one says how to get a
-/// build that can use it.
-pub fn opener(path: &Path) -> Box<dyn Opener> {
-    #[cfg(feature = "v4l")]
-    {
-        Box::new(v4l2::V4lOpener {
-            path: path.to_path_buf(),
-        })
-    }
-    #[cfg(not(feature = "v4l"))]
-    {
-        Box::new(NoV4l {
-            path: path.to_path_buf(),
-        })
+/// The backend for each `camera.kind`: the one place a new backend is added.
+fn backend(kind: &CameraKind) -> OpenFn {
+    match kind {
+        CameraKind::TestPattern => test_pattern::open,
+        CameraKind::Dir => dir::open,
+        CameraKind::V4l2 => v4l2::open,
     }
 }
 
-/// One line per V4L2 device on this machine, with the formats it offers where this build
-/// can ask (feature `v4l`), for `postbooth doctor`.
-pub fn survey() -> Vec<String> {
-    #[cfg(feature = "v4l")]
-    {
-        v4l2::list()
-            .into_iter()
-            .map(|(path, formats)| match formats {
-                Ok(formats) => format!("{path}: {}", describe_formats(&formats)),
-                Err(e) => format!("{path}: {e}"),
-            })
-            .collect()
-    }
-    #[cfg(not(feature = "v4l"))]
-    {
-        let mut found: Vec<String> = std::fs::read_dir("/dev")
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with("video"))
-                    .map(|n| format!("/dev/{n}"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        found.sort();
-        if !found.is_empty() {
-            found.push("(formats shown by a build with --features v4l)".into());
-        }
-        found
-    }
+/// Opens the camera the config asks for.
+pub fn open(cfg: &CameraConfig, ctx: Context) -> Result<Box<dyn Camera>, CaptureError> {
+    backend(&cfg.kind)(cfg, ctx)
 }
 
-/// "MJPG 1920x1080 1280x720, YUYV 640x480", for `doctor`.
-pub fn describe_formats(formats: &[negotiate::FormatDesc]) -> String {
-    if formats.is_empty() {
-        return "no capture formats".into();
-    }
-    formats
-        .iter()
-        .map(|d| match &d.sizes {
-            negotiate::Sizes::Discrete(sizes) => {
-                let sizes: Vec<String> = sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
-                format!("{} {}", d.fourcc, sizes.join(" "))
-            }
-            negotiate::Sizes::Stepwise { min, max, .. } => {
-                format!("{} {}x{}..{}x{}", d.fourcc, min.0, min.1, max.0, max.1)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The opener of a build without V4L2 support.
-#[cfg_attr(feature = "v4l", allow(dead_code))]
-struct NoV4l {
-    path: PathBuf,
-}
-
-impl Opener for NoV4l {
-    fn open(&mut self) -> Result<Box<dyn VideoDevice>, DeviceError> {
-        let name = self.name();
-        std::fs::metadata(&self.path).map_err(|e| DeviceError::from_io(&name, &e))?;
-        Err(DeviceError::Other(format!(
-            "{name} is there, but this postbooth was built without V4L2 support: build it with \
-             `cargo build --release --features v4l` (needs clang), or set camera.kind = \"dir\""
-        )))
-    }
-    fn name(&self) -> String {
-        self.path.display().to_string()
-    }
-}
-
-impl Opener for Box<dyn Opener> {
-    fn open(&mut self) -> Result<Box<dyn VideoDevice>, DeviceError> {
-        (**self).open()
-    }
-    fn name(&self) -> String {
-        (**self).name()
+/// A camera config for unit tests: the defaults, with `kind` and `dir`.
+#[cfg(test)]
+pub(crate) fn test_config(kind: CameraKind, dir: &std::path::Path) -> CameraConfig {
+    CameraConfig {
+        kind,
+        device: "/dev/video0".into(),
+        dir: dir.to_path_buf(),
+        width: 1920,
+        height: 1080,
+        warmup_frames: 0,
+        verify_frames: true,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::live::fake::{FakeOpener, Script};
-    use super::negotiate::{Format, FormatDesc, Sizes};
-    use super::*;
-
-    fn settings() -> Settings {
-        Settings {
-            width: 64,
-            height: 48,
-            warmup_frames: 2,
-            frame_timeout: Duration::from_secs(5),
-            retry_base: Duration::from_millis(1),
-            retry_cap: Duration::from_millis(4),
-        }
-    }
-
-    fn raw(
-        fourcc: FourCc,
-        width: u32,
-        height: u32,
-        bytes_per_line: u32,
-        data: Vec<u8>,
-    ) -> RawFrame {
-        RawFrame {
-            format: Format {
-                fourcc,
-                width,
-                height,
-            },
-            bytes_per_line,
-            full_range: false,
-            data,
-        }
-    }
-
-    /// Raw frames reach the pipeline untouched: same format, size, stride and bytes.
+    /// Image code never reaches into devices or the config: the layers stay one-way.
     #[test]
-    fn raw_frames_go_to_the_pipeline_as_they_are() {
-        let cases = [
-            (FourCc::YUYV, PixelFormat::Yuyv, 8, 8 * 2),
-            (FourCc::NV12, PixelFormat::Nv12, 4, 4 * 2 + 4),
-            (FourCc::YU12, PixelFormat::Yuv420, 4, 4 * 2 + 2 * 2),
-            // Driver padding: rows 8 bytes apart for 4 pixels of NV12, data past the end.
-            (FourCc::NV12, PixelFormat::Nv12, 8, 8 * 3 + 5),
-        ];
-        for (fourcc, format, stride, len) in cases {
-            let data: Vec<u8> = (0..len as u8).collect();
-            let frame = to_frame(raw(fourcc, 4, 2, stride as u32, data.clone())).unwrap();
-            let Frame::Raw(f) = frame else {
-                panic!("{fourcc} stays raw")
-            };
-            assert_eq!(f.format(), format);
-            assert_eq!((f.width(), f.height()), (4, 2));
-            assert_eq!(f.stride(), stride);
-            assert_eq!(f.data(), &data[..]);
-            assert_eq!(f.range(), YuvRange::Limited);
-        }
-        // bytesperline 0 means tightly packed; full range is passed on.
-        let mut full = raw(FourCc::YUYV, 4, 2, 0, vec![0; 16]);
-        full.full_range = true;
-        let Frame::Raw(f) = to_frame(full).unwrap() else {
-            panic!("raw")
-        };
-        assert_eq!((f.stride(), f.range()), (8, YuvRange::Full));
-    }
-
-    /// A raw frame the pipeline could not read is an error naming what is wrong, not a panic.
-    #[test]
-    fn short_or_odd_raw_frames_are_clear_errors() {
-        let short = to_frame(raw(FourCc::NV12, 4, 2, 4, vec![1, 2])).unwrap_err();
-        let msg = short.to_string();
-        assert!(msg.contains("needs 12 bytes but has 2"), "{msg}");
-        assert!(to_frame(raw(FourCc::YU12, 3, 2, 3, vec![0; 100])).is_err());
-        let h264 = to_frame(raw(FourCc(*b"H264"), 4, 2, 0, vec![0; 100])).unwrap_err();
-        assert!(h264.to_string().contains("H264"), "{h264}");
-    }
-
-    /// A YUYV frame from the "camera" becomes a photo whose colours match the frame's.
-    #[test]
-    fn a_yuyv_frame_becomes_a_photo() {
-        use crate::pipeline::encode::{make_compliant, EncodeOptions};
-        // 640x480, left half white (Y=235), right half limited-range black (Y=16), grey chroma.
-        let (w, h) = (640u32, 480u32);
-        let mut data = Vec::with_capacity((w * h * 2) as usize);
-        for _ in 0..h {
-            for x in (0..w).step_by(2) {
-                let y = if x < w / 2 { 235 } else { 16 };
-                data.extend_from_slice(&[y, 128, y, 128]);
+    fn pipeline_imports_neither_cameras_nor_config() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/pipeline");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for forbidden in [
+                "crate::hw",
+                "crate::config",
+                "crate::shoot",
+                "crate::daemon",
+            ] {
+                assert!(
+                    !text.contains(forbidden),
+                    "{} uses {forbidden}: pipeline code must not depend on it",
+                    path.display()
+                );
             }
         }
-        let frame = to_frame(raw(FourCc::YUYV, w, h, w * 2, data)).unwrap();
-        let jpeg = make_compliant(&frame, &EncodeOptions::default()).unwrap();
-        let img = image::load_from_memory(&jpeg.bytes).unwrap().into_rgb8();
-        assert_eq!(img.dimensions(), (640, 480));
-        assert!(img.get_pixel(100, 240).0.iter().all(|&c| c > 245));
-        assert!(img.get_pixel(540, 240).0.iter().all(|&c| c < 10));
-    }
-
-    /// A streaming camera feeds the preview while someone watches: frames leave the camera
-    /// thread as they are and arrive small, as JPEGs.
-    #[test]
-    fn live_camera_feeds_the_preview() {
-        use preview::Preview;
-        let script = Arc::new(Mutex::new(Script {
-            // A tiny YUYV frame: the fake's 10 bytes are a whole 2x1 frame.
-            offered: vec![FormatDesc {
-                fourcc: FourCc::YUYV,
-                sizes: Sizes::Discrete(vec![(2, 1)]),
-            }],
-            ..Script::default()
-        }));
-        let preview = Preview::with_rate(&Default::default(), 50);
-        let mut rx = preview.subscribe();
-        let mut cam = LiveCamera::start(
-            FakeOpener(script.clone()),
-            settings(),
-            Box::new(|_| {}),
-            preview.tap(),
-        );
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        for _ in 0..2 {
-            rt.block_on(async {
-                tokio::time::timeout(Duration::from_secs(20), rx.changed())
-                    .await
-                    .expect("a preview frame")
-                    .unwrap()
-            });
-            let frame = rx.borrow_and_update().clone().unwrap();
-            // Never wider than the preview width (a 2x1 frame is not made 640 wide, but
-            // Instagram's 320 minimum of the photo path applies).
-            let img = image::load_from_memory(&frame.jpeg).expect("a JPEG");
-            assert_eq!((img.width(), img.height()), (frame.width, frame.height));
-            assert!(frame.width <= preview::PREVIEW_WIDTH, "{}", frame.width);
-        }
-        // Presses still get frames while the preview runs.
-        assert!(matches!(cam.capture().unwrap(), Frame::Raw(_)));
-        preview.close();
-    }
-
-    /// The threaded camera against the fake: a press gets a streamed frame; unplugged, the
-    /// press says "camera missing" and the hook told the display; replugged, it works again.
-    #[test]
-    fn live_camera_goes_missing_and_comes_back() {
-        let script = Arc::new(Mutex::new(Script {
-            offered: vec![FormatDesc {
-                fourcc: FourCc::MJPG,
-                sizes: Sizes::Discrete(vec![(64, 48)]),
-            }],
-            ..Script::default()
-        }));
-        let seen = Arc::new(Mutex::new(Vec::<bool>::new()));
-        let hook_seen = seen.clone();
-        let mut cam = LiveCamera::start(
-            FakeOpener(script.clone()),
-            settings(),
-            Box::new(move |h| {
-                hook_seen
-                    .lock()
-                    .unwrap()
-                    .push(matches!(h, Health::Ready(_)))
-            }),
-            PreviewTap::none(),
-        );
-        let Frame::Encoded(bytes) = cam.capture().unwrap() else {
-            panic!("MJPEG frames stay encoded")
-        };
-        let n = u32::from_le_bytes(bytes[2..6].try_into().unwrap());
-        assert!(n > 2, "warm-up frames (1 and 2) are never photos, got {n}");
-        assert!(cam.describe().contains("MJPG 64x48"), "{}", cam.describe());
-
-        // Unplug: the current stream fails on its next read and opens fail for a while.
-        {
-            let mut s = script.lock().unwrap();
-            s.opens = std::iter::repeat_with(|| {
-                Err(DeviceError::Gone("/dev/video-fake is missing".into()))
-            })
-            .take(1_000_000)
-            .collect();
-        }
-        drop(cam);
-        // A fresh camera on a device that is gone: the press says so, in words.
-        let seen2 = Arc::new(Mutex::new(Vec::<bool>::new()));
-        let hook_seen2 = seen2.clone();
-        let mut cam = LiveCamera::start(
-            FakeOpener(script.clone()),
-            settings(),
-            Box::new(move |h| {
-                hook_seen2
-                    .lock()
-                    .unwrap()
-                    .push(matches!(h, Health::Ready(_)))
-            }),
-            PreviewTap::none(),
-        );
-        let Err(e) = cam.capture() else {
-            panic!("no device, no frame")
-        };
-        assert!(e.to_string().contains("missing"), "{e}");
-        // Plugged back in: the next opens succeed and presses work again.
-        script.lock().unwrap().opens.clear();
-        let frame = loop {
-            if let Ok(f) = cam.capture() {
-                break f;
-            }
-            std::thread::yield_now();
-        };
-        assert!(matches!(frame, Frame::Encoded(_)));
-        let seen2 = seen2.lock().unwrap().clone();
-        assert_eq!(seen2.first(), Some(&false), "the display heard 'missing'");
-        assert_eq!(seen2.last(), Some(&true), "and then 'ready'");
-        assert_eq!(seen.lock().unwrap().first(), Some(&true));
     }
 }

@@ -364,7 +364,7 @@ pub(crate) mod fake {
 mod tests {
     use super::fake::*;
     use super::*;
-    use crate::hw::camera::negotiate::{Format, FourCc, Sizes};
+    use crate::hw::camera::v4l2::negotiate::{Format, FourCc, Sizes};
 
     const S: Settings = Settings {
         width: 1920,
