@@ -24,6 +24,7 @@ fi
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
+command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "installing ${need[*]} (apt-get)"
     SUDO=""

@@ -155,10 +155,27 @@ impl Daemon {
             telemetry: telemetry.clone(),
         };
         tasks.push(tokio::spawn(publisher.run(shutdown_rx.clone())));
-        let metrics_sources =
+        let mut metrics_sources =
             metrics::collect::Sources::new(&config, telemetry.clone(), store.clone(), gate.clone());
-        // Checked now (the password file's mode), used once the MQTT client lands.
-        let _ = mqtt::settings::Settings::from_config(&config.mqtt)?;
+        if let Some(settings) = mqtt::settings::Settings::from_config(&config.mqtt)? {
+            let (connected_tx, connected_rx) = watch::channel(false);
+            metrics_sources.mqtt_connected = Some(connected_rx);
+            tasks.push(tokio::spawn(mqtt::run(
+                settings,
+                mqtt::Booth {
+                    telemetry: telemetry.clone(),
+                    store: store.clone(),
+                    gate: gate.clone(),
+                    status: status_rx.clone(),
+                    shooter: shooter.shooter.clone(),
+                    wake: wake.clone(),
+                    refresh: Arc::new(Notify::new()),
+                    sources: metrics_sources.clone(),
+                },
+                connected_tx,
+                shutdown_rx.clone(),
+            )));
+        }
         let metrics_addr = if config.metrics.listen.is_empty() {
             None
         } else {

@@ -18,6 +18,7 @@ mod fuzz_corpus;
 mod hardware;
 mod io_errors;
 mod metrics;
+mod mqtt;
 mod notify;
 mod operator;
 mod policy;

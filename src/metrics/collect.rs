@@ -70,7 +70,7 @@ impl Sources {
 
     /// Seconds until the token expires; `None` for a token that does not (a Page token) or
     /// a token file that cannot be read (doctor says why).
-    fn token_expiry(&self, now: u64) -> Option<i64> {
+    pub fn token_expiry(&self, now: u64) -> Option<i64> {
         if self.renewal == Renewal::FacebookPage {
             return None;
         }

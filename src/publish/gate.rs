@@ -113,6 +113,8 @@ pub struct Gate {
     /// the quota we read (if Instagram does count them, its refusal holds them like any post).
     stories_outside_quota: bool,
     state: Mutex<GateState>,
+    /// An operator paused publishing (MQTT `pause`) until `resume`; capture goes on.
+    paused: std::sync::atomic::AtomicBool,
 }
 
 /// A quota read is trusted this long while posts are left (each publish counts itself down).
@@ -132,7 +134,19 @@ impl Gate {
             rate_limit_pause: Duration::from_millis(config.publish.backoff_cap_ms),
             stories_outside_quota: config.publish.quota_policy == crate::config::QuotaPolicy::Story,
             state: Mutex::new(GateState::default()),
+            paused: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Holds (or lets go) every new container and publish until told otherwise. Not kept
+    /// across a restart: a booth that restarts publishes again.
+    pub fn pause(&self, paused: bool) {
+        self.paused
+            .store(paused, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, GateState> {
@@ -185,6 +199,16 @@ impl Gate {
                 | Action::RecordIntentThenPublish { .. }
         ) {
             return Ok(());
+        }
+        if self.is_paused() {
+            return Err(Hold {
+                // Woken at once by `resume` (the publisher's wake).
+                wait: Duration::from_secs(3600),
+                screen: Screen::RateLimited,
+                reason:
+                    "publishing paused by an operator (MQTT command \"pause\"); send \"resume\""
+                        .into(),
+            });
         }
         let now_unix = crate::clock::system_ms() / 1000;
         if let Some(reason) = clock_problem(now_unix, self.not_before) {
