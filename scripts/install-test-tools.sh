@@ -35,3 +35,18 @@ if [ "${#need[@]}" -gt 0 ]; then
 else
     echo "promtool and mosquitto already installed"
 fi
+
+# Headless Chromium and its WebDriver for the web page tests (tests/web_browser.rs). Debian's
+# packages; quick when already installed.
+if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+    echo "chromium and chromedriver already installed"
+elif command -v apt-get >/dev/null; then
+    echo "installing chromium and chromium-driver (apt)"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver fonts-dejavu-core >/dev/null
+else
+    echo "chromium and chromedriver are needed for the web tests: install them" >&2
+    exit 1
+fi

@@ -42,6 +42,7 @@ pub struct Daemon {
     metrics_bearer: Option<Arc<str>>,
     /// Where `/metrics` listens on its own (`metrics.listen`), once bound.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    web: Option<crate::web::WebServer>,
 }
 
 impl Daemon {
@@ -247,6 +248,31 @@ impl Daemon {
             config.trigger.clone(),
             status_rx.clone(),
         )));
+        // The web pages. A problem there (port in use, bad public_url) is said naming its key
+        // and stops only the pages: the booth goes on taking photos.
+        let web = match crate::web::start(crate::web::WebDeps {
+            config: config.clone(),
+            store: store.clone(),
+            status: status_rx.clone(),
+            saved: shooter.subscribe_saved(),
+            preview: preview.clone(),
+            presses: presses.clone(),
+            gate: gate.clone(),
+            wake: wake.clone(),
+            // GET /metrics on the web listener too (the fleet issue's router).
+            extra: Some(metrics::http::router(
+                metrics_sources.clone(),
+                metrics_bearer.clone(),
+            )),
+        })
+        .await
+        {
+            Ok(web) => web,
+            Err(e) => {
+                tracing::error!(error = %e, "the web pages are off; the booth goes on");
+                None
+            }
+        };
         // Keep the sender alive for as long as the daemon runs.
         tasks.push(tokio::spawn(async move {
             let mut shutdown = shutdown_rx;
@@ -270,6 +296,7 @@ impl Daemon {
             metrics: metrics_sources,
             metrics_bearer,
             metrics_addr,
+            web,
         })
     }
 
@@ -282,6 +309,16 @@ impl Daemon {
     /// What `/metrics` would show now.
     pub async fn metrics_snapshot(&self) -> metrics::Snapshot {
         self.metrics.snapshot().await
+    }
+
+    /// Where the web pages listen, if they run.
+    pub fn web_addr(&self) -> Option<std::net::SocketAddr> {
+        self.web.as_ref().map(|w| w.local_addr)
+    }
+
+    /// What the QR codes on the guest screen point to, if the web pages run.
+    pub fn web_public_url(&self) -> Option<String> {
+        self.web.as_ref().map(|w| w.public_url.clone())
     }
 
     /// Takes a photo; returns once it is durable.

@@ -65,7 +65,20 @@ pub fn demo_config(
     c.publish.auth_pause_secs = 2;
     // Prometheus metrics on a loopback port the system picks; the demo prints the URL.
     c.metrics.listen = "127.0.0.1:0".into();
+    // The guest screen for a person trying the demo; none for scripts (--json) and tests.
+    c.web.listen = if json { String::new() } else { web_listen() };
+    c.trigger.kinds.push(crate::config::TriggerKind::Web);
     c
+}
+
+/// The guest screen's address for the demo: the usual 127.0.0.1:8080, or a free port when
+/// something else has that one.
+fn web_listen() -> String {
+    let usual = "127.0.0.1:8080";
+    if std::net::TcpListener::bind(usual).is_ok() {
+        return usual.to_string();
+    }
+    free_port().map_or(usual.to_string(), |p| format!("127.0.0.1:{p}"))
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -112,6 +125,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             dir.path().display(),
             sim.base_url()
         );
+        if let Some(addr) = daemon.web_addr() {
+            eprintln!("guest screen: open http://{addr}/ in a browser (touch button included)");
+        }
     }
     let code = match args.shots {
         Some(n) => shoot_and_wait(&daemon, &sim, n, args.json, &metrics_url).await?,

@@ -43,6 +43,7 @@ pub mod store;
 pub mod telemetry;
 pub mod ui;
 pub mod video;
+pub mod web;
 
 use std::future::Future;
 

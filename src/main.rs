@@ -62,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: CommentsCommand,
     },
+    /// The web pages: set the operator console's password.
+    Web {
+        #[command(subcommand)]
+        command: WebCommand,
+    },
     /// Print the effective config, defaults filled in.
     PrintConfig,
     /// Run the Graph API simulator on its own, to try `run` without an Instagram account.
@@ -89,6 +94,13 @@ enum CommentsCommand {
     },
     /// Delete a comment.
     Delete { comment: String },
+}
+
+#[derive(Subcommand)]
+enum WebCommand {
+    /// Read a password from standard input (one line; at least 8 characters) and write its
+    /// argon2 hash to web.admin_password_file, owner-only. The password is never printed.
+    SetPassword,
 }
 
 #[derive(Subcommand)]
@@ -171,6 +183,8 @@ fn init_logging(demo: bool) {
         } else {
             Box::new(builder.with_ansi(ansi).finish().with(filter))
         };
+    // The console's "last log lines" (postbooth's own events, INFO and up).
+    let subscriber = subscriber.with(postbooth::web::logbuf::Layer);
     // `try_init` also forwards the `log` records of dependencies (sled, rustls) to tracing.
     use tracing_subscriber::util::SubscriberInitExt;
     subscriber.try_init().expect("logging is set up once");
@@ -234,6 +248,26 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Config::default()
             };
             print!("{}", config.to_toml());
+        }
+        Command::Web {
+            command: WebCommand::SetPassword,
+        } => {
+            let config = load(&cli.config)?;
+            use std::io::IsTerminal;
+            if std::io::stdin().is_terminal() {
+                eprint!("new console password (shown as you type; at least 8 characters): ");
+            }
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("cannot read the password from standard input")?;
+            let password = line.trim_end_matches(['\n', '\r']);
+            let path = &config.web.admin_password_file;
+            postbooth::web::admin::set_password(path, password)?;
+            println!(
+                "password hash written to {} (mode 600); restart the booth to use it",
+                path.display()
+            );
         }
         Command::Sim(args) => postbooth::sim::cli::run(args).await?,
         // CPU-bound and timed: off the async runtime's threads.

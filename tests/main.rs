@@ -31,3 +31,4 @@ mod security;
 mod soak;
 mod token;
 mod two_processes;
+mod web;

@@ -1,0 +1,623 @@
+//! The operator console at `/admin`: a password (argon2 hash in `web.admin_password_file`,
+//! owner-only, written by `postbooth web set-password`), a session cookie (HttpOnly,
+//! SameSite=Strict, random 128 bits), a CSRF token required on every state-changing request
+//! (plus a same-origin check), and failed logins limited to [`MAX_FAILURES`] a minute.
+//! What it shows never holds a secret: no token, no S3 key, no password hash.
+
+use super::App;
+use crate::job::{Decision, Job};
+use axum::extract::{ConnectInfo, Form, Path as UrlPath, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const LOGIN_HTML: &str = include_str!("assets/login.html");
+const CONSOLE_HTML: &str = include_str!("assets/console.html");
+const CONSOLE_JS: &str = include_str!("assets/console.js");
+
+/// Failed logins allowed per [`FAILURE_WINDOW`] (all clients together: a booth has one operator).
+pub const MAX_FAILURES: usize = 5;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// A console session lasts a working day.
+const SESSION_LIFE: Duration = Duration::from_secs(12 * 3600);
+const COOKIE: &str = "postbooth_session";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordFileError {
+    #[error("web.admin_password_file is not set: the console is off; run `postbooth web set-password` to turn it on")]
+    NotSet,
+    #[error(
+        "web.admin_password_file {0} does not exist: run `postbooth web set-password` to write it"
+    )]
+    Missing(PathBuf),
+    #[error("web.admin_password_file {path} can be read by other users (mode {mode:o}): run `chmod 600 {path}`")]
+    Readable { path: PathBuf, mode: u32 },
+    #[error(
+        "web.admin_password_file {path}: {why}; write it again with `postbooth web set-password`"
+    )]
+    Bad { path: PathBuf, why: String },
+}
+
+/// Reads and checks the password file: owner-only, one argon2 PHC string.
+pub fn read_password_file(path: &Path) -> Result<String, PasswordFileError> {
+    use std::os::unix::fs::PermissionsExt;
+    if path.as_os_str().is_empty() {
+        return Err(PasswordFileError::NotSet);
+    }
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => PasswordFileError::Missing(path.to_path_buf()),
+        _ => PasswordFileError::Bad {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        },
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(PasswordFileError::Readable {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| PasswordFileError::Bad {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    let hash = text.trim().to_string();
+    argon2::PasswordHash::new(&hash).map_err(|e| PasswordFileError::Bad {
+        path: path.to_path_buf(),
+        why: format!("not an argon2 hash ({e})"),
+    })?;
+    Ok(hash)
+}
+
+/// `postbooth web set-password`: hashes `password` (argon2id, random salt) into `path`,
+/// owner-only from the first byte, atomically.
+pub fn set_password(path: &Path, password: &str) -> anyhow::Result<()> {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    if path.as_os_str().is_empty() {
+        anyhow::bail!(
+            "web.admin_password_file is not set: set it in the config (e.g. \"/etc/postbooth/admin-password\") first"
+        );
+    }
+    if password.chars().count() < 8 {
+        anyhow::bail!("the password is too short: use at least 8 characters");
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?
+        .to_string();
+    crate::publish::token::write_private_atomic(path, format!("{hash}\n").as_bytes()).map_err(
+        |e| {
+            anyhow::anyhow!(
+                "cannot write web.admin_password_file {}: {e}",
+                path.display()
+            )
+        },
+    )?;
+    Ok(())
+}
+
+fn verify(hash: &str, password: &str) -> bool {
+    use argon2::PasswordVerifier;
+    argon2::PasswordHash::new(hash).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+struct Session {
+    csrf: String,
+    expires: Instant,
+}
+
+/// Console state: the password hash (never sent anywhere), sessions, recent failures.
+pub struct Admin {
+    hash: Result<String, String>,
+    sessions: Mutex<HashMap<String, Session>>,
+    failures: Mutex<VecDeque<Instant>>,
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    hex::encode(bytes)
+}
+
+/// Failed attempts in the window: may another attempt be made at `now`? Pure.
+pub fn may_try(failures: &VecDeque<Instant>, now: Instant) -> bool {
+    failures
+        .iter()
+        .filter(|t| now.duration_since(**t) < FAILURE_WINDOW)
+        .count()
+        < MAX_FAILURES
+}
+
+impl Admin {
+    pub fn open(path: &Path) -> Self {
+        Self {
+            hash: read_password_file(path).map_err(|e| e.to_string()),
+            sessions: Mutex::new(HashMap::new()),
+            failures: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Why the console is off, if it is.
+    pub fn problem(&self) -> Option<&str> {
+        self.hash.as_ref().err().map(String::as_str)
+    }
+
+    fn session(&self, headers: &HeaderMap) -> Option<String> {
+        let id = cookie(headers, COOKIE)?;
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        let now = Instant::now();
+        sessions.retain(|_, s| s.expires > now);
+        sessions.get(&id).map(|s| s.csrf.clone())
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// A state-changing request must come from a page of this booth: browsers say where a request
+/// comes from (`Sec-Fetch-Site`, `Origin`), and a cross-site form post is refused even before
+/// its CSRF token is looked at. Pure.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if !matches!(site, "same-origin" | "none") {
+            return false;
+        }
+    }
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(origin) => {
+            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+            let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+            host.is_some() && origin_host == host
+        }
+    }
+}
+
+fn refuse(code: StatusCode, why: &str) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        why.to_string(),
+    )
+        .into_response()
+}
+
+/// The session's CSRF token, or the refusal: no session, not same-origin, wrong token.
+fn authorised(
+    app: &App,
+    headers: &HeaderMap,
+    changes_state: bool,
+) -> Result<String, Box<Response>> {
+    let Some(csrf) = app.admin.session(headers) else {
+        return Err(Box::new(refuse(StatusCode::UNAUTHORIZED, "log in first")));
+    };
+    if changes_state {
+        if !same_origin(headers) {
+            return Err(Box::new(refuse(
+                StatusCode::FORBIDDEN,
+                "cross-site request refused",
+            )));
+        }
+        let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+        if !sent.is_some_and(|s| constant_time_eq(s.as_bytes(), csrf.as_bytes())) {
+            return Err(Box::new(refuse(
+                StatusCode::FORBIDDEN,
+                "missing or wrong CSRF token",
+            )));
+        }
+    }
+    Ok(csrf)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub(super) fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/admin", get(page))
+        .route("/admin/", get(page))
+        .route(
+            "/admin/console.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    CONSOLE_JS,
+                )
+            }),
+        )
+        .route("/admin/login", post(login))
+        .route("/admin/logout", post(logout))
+        .route("/admin/api/state", get(api_state))
+        .route("/admin/api/jobs/{id}/{action}", post(api_job))
+        .route("/admin/photo/{id}", get(photo))
+}
+
+async fn page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let mut response = match app.admin.session(&headers) {
+        Some(csrf) => Html(CONSOLE_HTML.replace("{{csrf}}", &csrf)).into_response(),
+        None => {
+            let note = app.admin.problem().unwrap_or("");
+            Html(LOGIN_HTML.replace("{{note}}", &html_escape(note))).into_response()
+        }
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, "no-store".parse().unwrap());
+    response
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    password: String,
+}
+
+async fn login(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return refuse(StatusCode::FORBIDDEN, "cross-site request refused");
+    }
+    let Ok(hash) = app.admin.hash.clone() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            app.admin.problem().unwrap_or("the console is off"),
+        );
+    };
+    {
+        let mut failures = app.admin.failures.lock().expect("failures lock");
+        let now = Instant::now();
+        while failures
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= FAILURE_WINDOW)
+        {
+            failures.pop_front();
+        }
+        if !may_try(&failures, now) {
+            tracing::warn!(%peer, "console login refused: too many failed attempts in the last minute");
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed attempts: wait a minute",
+            );
+        }
+    }
+    let password = form.password;
+    let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        app.admin
+            .failures
+            .lock()
+            .expect("failures lock")
+            .push_back(Instant::now());
+        tracing::warn!(%peer, "console login failed: wrong password");
+        return refuse(StatusCode::UNAUTHORIZED, "wrong password");
+    }
+    let id = random_token();
+    app.admin.sessions.lock().expect("sessions lock").insert(
+        id.clone(),
+        Session {
+            csrf: random_token(),
+            expires: Instant::now() + SESSION_LIFE,
+        },
+    );
+    tracing::info!(%peer, "operator logged in to the console");
+    let mut response = Redirect::to("/admin").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        format!(
+            "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/admin; Max-Age={}",
+            SESSION_LIFE.as_secs()
+        )
+        .parse()
+        .expect("a valid cookie"),
+    );
+    response
+}
+
+async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&app, &headers, true) {
+        return *r;
+    }
+    if let Some(id) = cookie(&headers, COOKIE) {
+        app.admin
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .remove(&id);
+    }
+    let mut response = Redirect::to("/admin").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/admin; Max-Age=0")
+            .parse()
+            .expect("a valid cookie"),
+    );
+    response
+}
+
+fn job_json(job: &Job) -> serde_json::Value {
+    let mut v = crate::control::summary(job);
+    // The caption and sha stay on the booth; the console needs neither.
+    if let Some(o) = v.as_object_mut() {
+        o.remove("sha256");
+        o.insert("photo".into(), format!("/admin/photo/{}", job.id).into());
+    }
+    v
+}
+
+/// Everything the console shows, in one JSON object.
+async fn api_state(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&app, &headers, false) {
+        return *r;
+    }
+    let jobs = app.store.blocking(|s| s.jobs()).await.unwrap_or_default();
+    let gate = app.gate.info();
+    let status = app.status.borrow().clone();
+    let [top, bottom] = crate::ui::lines(&status);
+    let root = app.store.root().to_path_buf();
+    let token_file = app.config.instagram.access_token_file.clone();
+    let (disk_free_mib, token_days) = tokio::task::spawn_blocking(move || {
+        let disk = crate::store::durable::free_bytes(&root)
+            .ok()
+            .map(|b| b / (1024 * 1024));
+        let days = crate::publish::graph::Token::load(&token_file)
+            .ok()
+            .map(|t| {
+                crate::publish::token::load_record(&token_file, &t)
+                    .days_left(crate::clock::system_ms() / 1000)
+            });
+        (disk, days)
+    })
+    .await
+    .unwrap_or((None, None));
+    let camera_ok = app.preview.subscribe().borrow().is_some()
+        || !matches!(status.screen, crate::ui::Screen::CameraMissing);
+    let offline = matches!(status.screen, crate::ui::Screen::Offline);
+    let mut checks = vec![
+        check(
+            "camera",
+            camera_ok,
+            if camera_ok {
+                "answering"
+            } else {
+                "missing: check the cable"
+            },
+        ),
+        check(
+            "network",
+            !offline,
+            if offline {
+                "Instagram cannot be reached; photos are saved and posted later"
+            } else {
+                "Instagram reachable (or not needed yet)"
+            },
+        ),
+    ];
+    checks.push(match disk_free_mib {
+        Some(m) if m >= app.config.store.min_free_mib => {
+            check("disk", true, &format!("{m} MiB free"))
+        }
+        Some(m) => check(
+            "disk",
+            false,
+            &format!("only {m} MiB free: new photos are refused"),
+        ),
+        None => check("disk", false, "cannot read the free space"),
+    });
+    checks.push(match token_days {
+        Some(d) if d > crate::publish::token::WARN_DAYS_LEFT => {
+            check("token", true, &format!("{d} days left"))
+        }
+        Some(d) => check(
+            "token",
+            false,
+            &format!("{d} days left: refresh it (postbooth auth refresh)"),
+        ),
+        None => check("token", false, "the token file cannot be read"),
+    });
+    if let Some(why) = &gate.waiting_because {
+        checks.push(check("publish", false, why));
+    }
+    let recent: Vec<serde_json::Value> = jobs.iter().rev().take(200).map(job_json).collect();
+    let held = jobs.iter().filter(|j| j.state.name() == "Held").count();
+    let waiting = jobs.iter().filter(|j| j.state.is_pending()).count();
+    axum::Json(serde_json::json!({
+        "screen": [top, bottom],
+        "jobs": recent,
+        "held": held,
+        "waiting": waiting,
+        "posts_left": gate.posts_left,
+        "quota_total": gate.quota_total,
+        "waiting_because": gate.waiting_because,
+        "token_days_left": token_days,
+        "disk_free_mib": disk_free_mib,
+        "checks": checks,
+        "review": app.config.publish.review,
+        "log": super::logbuf::last(40),
+    }))
+    .into_response()
+}
+
+fn check(name: &str, ok: bool, message: &str) -> serde_json::Value {
+    serde_json::json!({"name": name, "ok": ok, "message": message})
+}
+
+/// retry / drop / story / approve / reject one job.
+async fn api_job(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath((id, action)): UrlPath<(String, String)>,
+) -> Response {
+    if let Err(r) = authorised(&app, &headers, true) {
+        return *r;
+    }
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return refuse(StatusCode::NOT_FOUND, "no such job");
+    };
+    let quality = app.config.image.quality;
+    let result: Result<Option<Job>, String> = match action.as_str() {
+        "approve" | "reject" => {
+            let decision = if action == "approve" {
+                Decision::Approve
+            } else {
+                Decision::Reject
+            };
+            app.store
+                .blocking(move |s| crate::review::decide(s, id, decision))
+                .await
+                .map(|d| Some(d.job))
+                .map_err(|e| e.to_string())
+        }
+        "retry" => app
+            .store
+            .blocking(move |s| crate::queue_ops::retry(s, Some(id), false))
+            .await
+            .map(|_| None)
+            .map_err(|e| e.to_string()),
+        "drop" => app
+            .store
+            .blocking(move |s| s.drop_job(id))
+            .await
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        "story" => app
+            .store
+            .blocking(move |s| crate::queue_ops::add_story(s, id, quality))
+            .await
+            .map(Some)
+            .map_err(|e| format!("{e:#}")),
+        _ => return refuse(StatusCode::NOT_FOUND, "no such action"),
+    };
+    app.wake.notify_one();
+    match result {
+        Ok(job) => {
+            tracing::info!(job = %id, %action, "console action");
+            axum::Json(serde_json::json!({"ok": true, "job": job.as_ref().map(job_json)}))
+                .into_response()
+        }
+        Err(e) => (
+            StatusCode::CONFLICT,
+            axum::Json(serde_json::json!({"ok": false, "error": e})),
+        )
+            .into_response(),
+    }
+}
+
+/// A job's photo for the gallery (session only: held and private photos are shown here).
+async fn photo(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    if let Err(r) = authorised(&app, &headers, false) {
+        return *r;
+    }
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return refuse(StatusCode::NOT_FOUND, "no such photo");
+    };
+    let Ok(job) = app.store.blocking(move |s| s.get(id)).await else {
+        return refuse(StatusCode::NOT_FOUND, "no such photo");
+    };
+    match tokio::fs::read(app.store.photo_path(&job)).await {
+        Ok(bytes) if job.blob.file.ends_with(".jpg") => (
+            [
+                (header::CONTENT_TYPE, "image/jpeg"),
+                (header::CACHE_CONTROL, "private, no-store"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        _ => refuse(StatusCode::NOT_FOUND, "no photo file"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_failures_a_minute_then_wait() {
+        let t0 = Instant::now();
+        let mut f = VecDeque::new();
+        for i in 0..MAX_FAILURES {
+            assert!(may_try(&f, t0), "attempt {i}");
+            f.push_back(t0);
+        }
+        assert!(!may_try(&f, t0 + Duration::from_secs(59)));
+        assert!(may_try(&f, t0 + FAILURE_WINDOW));
+    }
+
+    #[test]
+    fn cross_site_requests_are_told_apart() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "booth:8080".parse().unwrap());
+        assert!(same_origin(&h), "no Origin: a non-browser client");
+        h.insert(header::ORIGIN, "http://booth:8080".parse().unwrap());
+        assert!(same_origin(&h));
+        h.insert(header::ORIGIN, "http://evil.example".parse().unwrap());
+        assert!(!same_origin(&h));
+        h.insert(header::ORIGIN, "http://booth:8080".parse().unwrap());
+        h.insert("sec-fetch-site", "cross-site".parse().unwrap());
+        assert!(!same_origin(&h));
+    }
+
+    #[test]
+    fn the_password_file_is_written_owner_only_and_checked() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin-password");
+        assert!(matches!(
+            read_password_file(&path),
+            Err(PasswordFileError::Missing(_))
+        ));
+        assert!(set_password(&path, "short").is_err());
+        set_password(&path, "correct horse").unwrap();
+        let hash = read_password_file(&path).unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(verify(&hash, "correct horse"));
+        assert!(!verify(&hash, "wrong horse"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = read_password_file(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("web.admin_password_file") && e.contains("chmod 600"),
+            "{e}"
+        );
+        assert!(read_password_file(Path::new(""))
+            .unwrap_err()
+            .to_string()
+            .contains("web.admin_password_file"));
+    }
+}
