@@ -73,6 +73,12 @@ impl SledJobStore {
     }
 }
 
+/// sled's page cache. Its default (1 GiB) is more than a Pi Zero 2 W or a Pi 3 has: sled then
+/// lowers it to the RAM size and logs an ERROR at every start (seen on the emulated 1 GiB board,
+/// scripts/board-test.sh). The queue holds small records (never image bytes): a few MiB cache
+/// thousands of them.
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The caller holds the store lock (`store::lock`), so no other process has sled open here:
 /// a `snap.*.generating` file is a crash's leftover, not a snapshot being written. Removing it
 /// is not a repair (sled would misread it as the newest snapshot), so readers do it too.
@@ -81,6 +87,7 @@ fn open_db(dir: &Path) -> Result<Open, StoreError> {
     remove_half_written_snapshots(dir)?;
     let db = sled::Config::new()
         .path(dir)
+        .cache_capacity(CACHE_BYTES)
         .flush_every_ms(Some(500))
         .open()
         .map_err(|e| open_error(dir, e))?;
