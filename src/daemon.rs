@@ -366,13 +366,24 @@ impl Daemon {
         self.shooter.close().await;
         let _ = self.shutdown.send(true);
         self.preview.close();
+        // The display task ends when the last status sender is gone; the shooter holds one.
+        // Kept until here, it made every stop wait out the display task's whole timeout.
+        drop(self.shooter);
         for task in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
+            if tokio::time::timeout(STOP_WAIT, task).await.is_err() {
+                warn!(
+                    wait_secs = STOP_WAIT.as_secs(),
+                    "a task did not stop in time; stopping without it"
+                );
+            }
         }
         let _ = std::fs::remove_file(self.store.control_socket());
         info!("postbooth stopped");
     }
 }
+
+/// How long `stop` waits for each task.
+const STOP_WAIT: Duration = Duration::from_secs(3);
 
 /// The shooter with its heartbeat: busy while a photo is being taken and saved, so a camera
 /// or disk that hangs stops the systemd watchdog pings.
