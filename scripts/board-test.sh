@@ -74,11 +74,14 @@ phase_end() {
         phase_name=""
     fi
 }
+RESULT=""
 summary() {
     phase_end
     echo "==== board: time per phase ===="
     printf '%s\n' "${TIMES[@]}"
     echo "board: total $(($(date +%s) - START))s"
+    # The result line last, for a person and for a script reading the last line.
+    if [ -n "$RESULT" ] && [ -s "$RESULT" ]; then tail -1 "$RESULT"; fi
 }
 trap summary EXIT
 
@@ -201,7 +204,9 @@ echo "initramfs: ${#mods[@]} modules, $(du -k "$WORK/initrd.cpio.gz" | cut -f1) 
 
 # ---- scenarios ------------------------------------------------------------------------------
 phase "scenarios: ${scenarios[*]}"
+RESULT="$WORK/result"
+rm -f "$RESULT"
 python3 scripts/board/run.py --kernel "$KERNEL" --initrd "$WORK/initrd.cpio.gz" \
-    --sim "$HOST_BIN" --work "$WORK" "${scenarios[@]}"
+    --sim "$HOST_BIN" --work "$WORK" --result "$RESULT" "${scenarios[@]}"
 exit 0
 }

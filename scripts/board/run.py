@@ -40,6 +40,11 @@ FAILPOINTS = [
     "publish.published-persisted",
     "finish.before-persist",
 ]
+# ERROR lines a scenario's booth log may hold: what the booth must say there. Any other ERROR
+# line fails the run (a booth that logs errors in normal work hides the ones that matter).
+EXPECTED_ERRORS = {
+    "unplug": [r"photo not taken error=camera: the camera is missing"],
+}
 # A process that called abort(): 128 + SIGABRT.
 ABORTED = 134
 USER_ID = "17841400000000000"
@@ -277,6 +282,7 @@ class Run:
         self.times = []
         self.booth_logs = {}
         self.notes = []
+        self.vms = []
 
     def scenario_dir(self, name, triggers, store):
         d = self.work / name
@@ -288,7 +294,9 @@ class Run:
         return d
 
     def boot(self, name, run_dir, append, disk=None):
-        return VM(name, run_dir, self.args, append, self.fwd_port, disk)
+        vm = VM(name, run_dir, self.args, append, self.fwd_port, disk)
+        self.vms.append(vm)
+        return vm
 
     def collect(self, scenario, vm):
         self.acked.setdefault(scenario, []).extend(vm.board("ack"))
@@ -427,7 +435,7 @@ class Run:
             if how.startswith("at "):
                 self.cuts_at_failpoint += 1
             self.collect("powercut", vm)
-            clean = self.fsck(img, replay=True)
+            clean = self.fsck(img, replay=True, acked=vm.board("ack"), vm=vm)
             log(f"cut {n + 1}/{self.args.cuts}: {how}; {len(vm.board('ack'))} shots acknowledged; "
                 f"fsck {'clean' if clean else 'ERRORS'} ({vm.seconds():.1f} s)")
         vm = self.boot("final", d, "board=powercut final=1", disk=img)
@@ -443,9 +451,10 @@ class Run:
             raise Failure(f"cut {n + 1}: the daemon exited with status {rest.strip()} "
                           f"(fail point '{spec}')", vm)
 
-    def fsck(self, img, replay):
+    def fsck(self, img, replay, acked=(), vm=None):
         """e2fsck -fn must find nothing wrong. After a cut the journal is replayed first, on a
-        copy (the next boot replays the original, as a board would)."""
+        copy (the next boot replays the original, as a board would); the photos acknowledged
+        in that boot must be on it, whole (their sidecars too)."""
         target = img
         if replay:
             target = img.with_suffix(".fsck.img")
@@ -455,8 +464,22 @@ class Run:
         r = subprocess.run(["e2fsck", "-fn", str(target)], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
         self.fsck_runs += 1
+        missing = []
+        if acked:
+            # debugfs reads the image without mounting it: name and size of each file.
+            ls = subprocess.run(["debugfs", "-R", "ls -l /photos", str(target)],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+            sizes = {}
+            for line in ls.splitlines():
+                f = line.split()
+                if len(f) >= 9 and f[-1].endswith((".jpg", ".json")):
+                    sizes[f[-1]] = int(f[-4])
+            missing = [f"{job}{ext}" for job in acked for ext in (".jpg", ".json")
+                       if sizes.get(f"{job}{ext}", 0) == 0]
         if replay:
             target.unlink()
+        if missing:
+            raise Failure(f"acknowledged, but missing or empty on the disk after the cut: {missing}", vm)
         if r.returncode != 0:
             self.fsck_errors += 1
             log(f"e2fsck -fn {img} exited {r.returncode}:\n{r.stdout}")
@@ -505,6 +528,14 @@ class Run:
             if key not in matched:
                 duplicates += 1
                 problems.append(f"posted {n} times but no job holds it: image {key[0]}, caption {key[1]!r}")
+        for scenario in self.booth_logs:
+            for line in self.booth_log(scenario).splitlines():
+                if " ERROR " in line and not any(re.search(p, line) for p in
+                                                 EXPECTED_ERRORS.get(scenario, [])):
+                    problems.append(f"{scenario}: the booth logged an error: {line[:300]}")
+        warnings = sum(l.count(" WARN ") for l in map(self.booth_log, self.booth_logs))
+        self.notes.append(f"booth logs: {warnings} WARN lines (each scenario's log is kept "
+                          f"with BOARD_KEEP=1)")
         for sha, pic in pictures.items():
             if "error" in pic:
                 problems.append(f"image {sha}: {pic['error']}")
@@ -531,6 +562,7 @@ def main():
     ap.add_argument("--presses", type=int, default=int(os.environ.get("BOARD_PRESSES", "4")))
     ap.add_argument("--seed", type=int,
                     default=int(os.environ.get("BOARD_SEED", str(int(time.time())))))
+    ap.add_argument("--result", type=Path, help="also write the summary line here")
     ap.add_argument("scenarios", nargs="+")
     args = ap.parse_args()
 
@@ -547,6 +579,11 @@ def main():
             run.times.append(f"{name}: {time.monotonic() - t0:.0f} s")
     except Failure as e:
         failure = e
+    except Exception as e:  # a bug here, or qemu misbehaving: reported like a failure
+        failure = Failure(f"{type(e).__name__}: {e}", run.vms[-1] if run.vms else None)
+    for vm in run.vms:
+        if vm.proc.poll() is None:
+            vm.kill()
     report = run.sim.stop()
     problems, lost, duplicates = run.verify(report)
     for note in run.notes:
@@ -563,6 +600,14 @@ def main():
                 print(failure.vm.console())
         for p in problems:
             log(f"FAILED: {p}")
+        if problems and (not failure or failure.vm is None):
+            # Found at the end: the last boot of each scenario shows how it ended.
+            last = {}
+            for vm in run.vms:
+                last[vm.run_dir.name] = vm
+            for vm in last.values():
+                print(f"==== guest console ({vm.run_dir.name}: {vm.name}) ====")
+                print(vm.console())
         for name, path in run.booth_logs.items():
             if path.exists():
                 print(f"==== booth log ({name}, {path}) ====")
@@ -570,8 +615,13 @@ def main():
         if getattr(run, "disk", None):
             log(f"the store's disk image is left at {run.disk}")
     shots = sum(len(a) for a in run.acked.values())
-    print(f"board: {shots} shots, {run.presses} presses, {run.cuts} power cuts, {lost} lost, "
-          f"{duplicates} duplicates, {run.fsck_errors} fsck errors", flush=True)
+    result = (f"board: {shots} shots, {run.presses} presses, {run.cuts} power cuts, {lost} lost, "
+              f"{duplicates} duplicates, {run.fsck_errors} fsck errors")
+    if failure or problems or run.fsck_errors:
+        result += " (FAILED)"
+    print(result, flush=True)
+    if args.result:
+        args.result.write_text(result + "\n")
     if failure or problems or run.fsck_errors:
         sys.exit(1)
     if not os.environ.get("BOARD_KEEP"):
