@@ -951,6 +951,39 @@ mod tests {
     }
 
     #[test]
+    fn interval_triggers_mqtt_and_metrics_keys_are_checked() {
+        let e = parse(
+            "[instagram]\nuser_id = \"1\"\n[trigger]\nkinds = [\"interval\"]\ninterval_secs = 5\n",
+        )
+        .unwrap()
+        .validate(Path::new("c.toml"))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("trigger.interval_secs") && e.contains("at least 10"),
+            "{e}"
+        );
+        let e = parse("[instagram]\nuser_id = \"1\"\n[trigger]\ninterval_windows = [\"9-5\"]\n")
+            .unwrap()
+            .validate(Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("trigger.interval_windows"), "{e}");
+        let e = parse("[instagram]\nuser_id = \"1\"\n[mqtt]\nurl = \"http://broker\"\n")
+            .unwrap()
+            .validate(Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mqtt.url") && e.contains("mqtts://"), "{e}");
+        let e = parse("[instagram]\nuser_id = \"1\"\n[metrics]\nlisten = \"9464\"\n")
+            .unwrap()
+            .validate(Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("metrics.listen"), "{e}");
+    }
+
+    #[test]
     fn publish_windows_and_quota_policy_are_checked() {
         let c = parse("[instagram]\nuser_id = \"1\"\n[publish]\nwindows = [\"09:00-25:00\"]\n")
             .unwrap();

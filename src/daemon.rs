@@ -240,6 +240,30 @@ impl Daemon {
             }
         }));
         let button_stop = Arc::new(AtomicBool::new(false));
+        if config.trigger.kinds.contains(&TriggerKind::Interval) {
+            tasks.push(tokio::spawn({
+                let every = Duration::from_secs(config.trigger.interval_secs);
+                // Validated at config load.
+                let windows = crate::publish::window::parse_all(&config.trigger.interval_windows)
+                    .unwrap_or_default();
+                let (shooter, telemetry, shutdown) = (
+                    Arc::clone(&shooter.shooter),
+                    telemetry.clone(),
+                    shutdown_rx.clone(),
+                );
+                async move {
+                    hw::interval::run(
+                        every,
+                        windows,
+                        shooter,
+                        hw::interval::local_clock(),
+                        telemetry,
+                        shutdown,
+                    )
+                    .await;
+                }
+            }));
+        }
         if config.trigger.kinds.contains(&TriggerKind::Gpio) {
             // Detached: it notices `button_stop` within a quarter second.
             hw::trigger::spawn_button(config.trigger.clone(), presses.clone(), button_stop.clone());

@@ -119,6 +119,11 @@ impl Shooter {
         self
     }
 
+    /// Is a shot being taken or saved right now?
+    pub fn busy(&self) -> bool {
+        self.closed.try_lock().is_err()
+    }
+
     /// [`shoot`](Self::shoot), unless a shot is already being taken or saved: then `None` at
     /// once (an interval shot that falls due then is skipped, not queued behind it).
     pub async fn try_shoot(self: &Arc<Self>) -> Option<Result<Job, ShootError>> {

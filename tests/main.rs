@@ -16,6 +16,7 @@ mod disk_full;
 mod exactly_once;
 mod fuzz_corpus;
 mod hardware;
+mod interval;
 mod io_errors;
 mod metrics;
 mod mqtt;

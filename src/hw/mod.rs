@@ -5,5 +5,6 @@
 pub mod button;
 pub mod camera;
 pub mod display;
+pub mod interval;
 pub mod sequence;
 pub mod trigger;
