@@ -180,6 +180,17 @@ pub async fn insights(
                 &[("metric", "likes,comments,saved,reach")],
             )
             .await?;
+        // A booth where nothing shows permalinks does not read them when it posts (one Graph
+        // call saved per photo); this person asked to see them.
+        let permalink = match permalink {
+            Some(link) => Some(link),
+            None => reader
+                .get(&media_id, &[("fields", "permalink")])
+                .await?
+                .get("permalink")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+        };
         out.posts.push(PostNumbers {
             media_id,
             permalink,

@@ -18,6 +18,7 @@ mod fuzz_corpus;
 mod hardware;
 mod interval;
 mod io_errors;
+mod lean;
 mod metrics;
 mod mqtt;
 mod notify;

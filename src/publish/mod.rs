@@ -8,6 +8,7 @@ pub mod errors;
 pub mod gate;
 pub mod graph;
 pub mod publisher;
+pub mod ready_wait;
 pub mod token;
 pub mod token_keeper;
 pub mod usage;

@@ -35,6 +35,18 @@ pub struct Settings {
     pub upload_chunk_bytes: usize,
     /// JPEG quality for Stories made from waiting photos (quota policy `story`).
     pub quality: u8,
+    /// How long a new container usually needs: the first status question waits that long.
+    pub ready: Arc<super::ready_wait::ReadyWait>,
+    /// Something shows a post's permalink (the QR code on the display or the guest screen,
+    /// MQTT events): read it after publishing. Otherwise it is one Graph call for nothing.
+    pub want_permalink: bool,
+}
+
+/// Whether anything this config turns on shows a post's permalink.
+pub fn permalink_shown(c: &crate::config::Config) -> bool {
+    use crate::config::DisplayKind;
+    let display_qr = !matches!(c.display.kind, DisplayKind::None);
+    display_qr || !c.web.listen.is_empty() || !c.mqtt.url.is_empty()
 }
 
 impl From<&crate::config::Config> for Settings {
@@ -50,6 +62,10 @@ impl From<&crate::config::Config> for Settings {
             video_poll_interval: Duration::from_millis(c.publish.video_poll_interval_ms),
             upload_chunk_bytes: c.publish.upload_chunk_bytes as usize,
             quality: c.image.quality,
+            want_permalink: permalink_shown(c),
+            ready: Arc::new(super::ready_wait::ReadyWait::new(Duration::from_millis(
+                c.publish.poll_interval_ms,
+            ))),
         }
     }
 }
@@ -199,6 +215,8 @@ enum Step {
     Moved,
     /// The container is still being processed: come back after the poll interval.
     Poll,
+    /// The same, after this long (photo containers: see [`super::ready_wait`]).
+    PollAfter(Duration),
 }
 
 impl Publisher {
@@ -354,11 +372,21 @@ impl Publisher {
                 self.telemetry.network(true);
             }
             match result {
+                // Asking about a container at once would find it still in progress: wait
+                // about as long as containers have recently needed (Reels poll their own way).
+                Ok(Step::Moved)
+                    if job.kind != PostKind::Reel
+                        && matches!(action, Action::CreateContainer { .. })
+                        && matches!(job.state, crate::job::JobState::ContainerCreated { .. }) =>
+                {
+                    return Ok(Some(self.settings.ready.first_wait()))
+                }
                 Ok(Step::Moved) => continue,
                 Ok(Step::Poll) if job.kind == PostKind::Reel => {
                     return Ok(Some(self.settings.video_poll_interval))
                 }
                 Ok(Step::Poll) => return Ok(Some(self.settings.poll_interval)),
+                Ok(Step::PollAfter(wait)) => return Ok(Some(wait)),
                 Err(e) => return Err(self.handle_error(job, &action, e).await),
             }
         }
@@ -683,8 +711,22 @@ impl Publisher {
             }
             Action::PollContainer { container_id } => {
                 let status = self.graph.container_status(container_id).await?;
-                if status == ContainerStatus::InProgress {
+                // Reels take minutes and poll at their own pace; the rest learn the wait.
+                let learn = job.kind != PostKind::Reel;
+                if status == ContainerStatus::InProgress && !learn {
                     return Ok(Step::Poll);
+                }
+                if status == ContainerStatus::InProgress {
+                    let wait = self.settings.ready.still_in_progress(container_id);
+                    return Ok(Step::PollAfter(wait));
+                }
+                if let (true, crate::job::JobState::ContainerCreated { created_at_ms, .. }) =
+                    (learn, &job.state)
+                {
+                    let took = self.store.now_ms().saturating_sub(*created_at_ms);
+                    self.settings
+                        .ready
+                        .finished(container_id, Duration::from_millis(took));
                 }
                 failpoint::hit("container.finished-before-persist");
                 self.advance(job, Outcome::Status(status)).await?;
@@ -702,7 +744,10 @@ impl Publisher {
                 self.gate.published(&job.kind);
                 failpoint::hit("publish.response-received");
                 info!(job = %job.id, media = %media_id, "published");
-                let permalink = self.permalink(&job.id, &media_id).await;
+                let permalink = match self.settings.want_permalink {
+                    true => self.permalink(&job.id, &media_id).await,
+                    false => None,
+                };
                 self.published(job, media_id, permalink).await?;
             }
             Action::VerifyContainer {

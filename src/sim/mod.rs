@@ -50,6 +50,9 @@ pub struct SimOptions {
     pub stories_in_quota: bool,
     /// Status GETs answered `IN_PROGRESS` before a container is `FINISHED`.
     pub polls_until_finished: u32,
+    /// How long a container is `IN_PROGRESS` after it is created, by the simulator's clock,
+    /// as Instagram takes time to fetch and check an image (on top of the polls above).
+    pub processing_time: Duration,
     /// Unpublished containers older than this are `EXPIRED`.
     pub container_ttl: Duration,
     /// How old the token is when the simulator starts (it can be refreshed after a day and
@@ -83,6 +86,7 @@ impl Default for SimOptions {
             quota_total: 100,
             stories_in_quota: true,
             polls_until_finished: 1,
+            processing_time: Duration::ZERO,
             container_ttl: Duration::from_secs(24 * 60 * 60),
             token_age: Duration::from_secs(2 * 24 * 60 * 60),
             calls_per_hour: 100_000,

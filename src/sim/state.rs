@@ -512,6 +512,7 @@ impl SimState {
                 now,
                 self.config.container_ttl,
                 self.config.polls_until_finished,
+                self.config.processing_time,
             ) {
                 ContainerStatus::Finished => {}
                 ContainerStatus::Expired => return Err(GraphError::expired()),
@@ -638,7 +639,13 @@ impl SimState {
         let ttl = self.config.container_ttl;
         let polls_needed = self.config.polls_until_finished;
         let container = self.containers.get_mut(&id.parse().ok()?)?;
-        let status = status_of(container, now, ttl, polls_needed);
+        let status = status_of(
+            container,
+            now,
+            ttl,
+            polls_needed,
+            self.config.processing_time,
+        );
         if status == ContainerStatus::InProgress {
             container.status_polls += 1;
         }
@@ -668,7 +675,13 @@ impl SimState {
             .containers
             .get(&container_id)
             .ok_or_else(|| GraphError::container_not_found(creation_id))?;
-        match status_of(container, now, ttl, polls_needed) {
+        match status_of(
+            container,
+            now,
+            ttl,
+            polls_needed,
+            self.config.processing_time,
+        ) {
             ContainerStatus::Published => return Err(GraphError::already_published(creation_id)),
             ContainerStatus::Expired => return Err(GraphError::expired()),
             ContainerStatus::InProgress => return Err(GraphError::not_ready()),
@@ -844,6 +857,7 @@ fn status_of(
     now: OffsetDateTime,
     ttl: Duration,
     polls_needed: u32,
+    processing: Duration,
 ) -> ContainerStatus {
     if c.published_as.is_some() {
         ContainerStatus::Published
@@ -852,7 +866,7 @@ fn status_of(
     } else if matches!(&c.kind, ContainerKind::Reel(u) if u.sha256.is_none()) {
         // Processing starts once every byte is in.
         ContainerStatus::InProgress
-    } else if c.status_polls < polls_needed {
+    } else if c.status_polls < polls_needed || now - c.created_at < processing {
         ContainerStatus::InProgress
     } else {
         ContainerStatus::Finished
