@@ -578,7 +578,7 @@ impl Config {
             Err(e) => {
                 return invalid(
                     "instagram.graph_url",
-                    format!("is not a URL ({e}): use e.g. \"https://graph.facebook.com/v21.0\""),
+                    format!("is not a URL ({e}): use e.g. \"https://graph.facebook.com/v25.0\""),
                 );
             }
             Ok(url) if !graph_url_is_private(&url) => {

@@ -156,8 +156,13 @@ impl Daemon {
             telemetry: telemetry.clone(),
         };
         tasks.push(tokio::spawn(publisher.run(shutdown_rx.clone())));
-        let mut metrics_sources =
-            metrics::collect::Sources::new(&config, telemetry.clone(), store.clone(), gate.clone());
+        let mut metrics_sources = metrics::collect::Sources::new(
+            &config,
+            telemetry.clone(),
+            store.clone(),
+            gate.clone(),
+            graph.clone(),
+        );
         if let Some(settings) = mqtt::settings::Settings::from_config(&config.mqtt)? {
             let (connected_tx, connected_rx) = watch::channel(false);
             metrics_sources.mqtt_connected = Some(connected_rx);

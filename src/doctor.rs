@@ -395,8 +395,27 @@ async fn graph_checks(config: &Config, token: Token) -> Vec<Check> {
             return out;
         }
     }
+    out.push(api_version_check(&config.instagram.graph_url, &graph));
     out.push(quota_check(&graph).await);
     out
+}
+
+/// Which Graph API version answered: a retired version asked for is served by the next oldest
+/// one (the `facebook-api-version` header says which), so say which key to change.
+fn api_version_check(graph_url: &str, graph: &GraphClient) -> Check {
+    let asked = crate::metrics::collect::graph_api_version(graph_url);
+    match graph.served_version() {
+        Some(served) => check(
+            "api",
+            Verdict::Warn,
+            crate::publish::graph::version_notice(&asked, Some(&served)).unwrap_or_default(),
+        ),
+        None => check(
+            "api",
+            Verdict::Ok,
+            format!("Graph API {asked} answers as asked (instagram.graph_url)"),
+        ),
+    }
 }
 
 /// An API error in words an operator can act on.

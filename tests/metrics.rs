@@ -263,3 +263,82 @@ fn the_grafana_dashboard_queries_only_metrics_the_booth_exposes() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retired_graph_api_version_is_noticed_logged_once_and_shown() {
+    // Meta serves calls to a retired version with the next oldest usable one, and its answers
+    // name that version in `facebook-api-version`: the simulator can be told to answer so.
+    let sim = Simulator::start(SimOptions {
+        served_version: Some("v25.0".into()),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let retired = sim.base_url().replace("/v25.0", "/v21.0");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let s = setup_with(&retired, &[("metrics", "listen", &quoted(&listen))]);
+
+    // doctor says it, with the key to change.
+    let out = s.postbooth(&["doctor"]);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains(" api "))
+        .unwrap_or_else(|| panic!("no api line\n{}", out.both()))
+        .to_string();
+    assert!(line.starts_with("WARN"), "{line}");
+    for words in ["v21.0", "v25.0", "instagram.graph_url", "retired"] {
+        assert!(line.contains(words), "{line}");
+    }
+
+    let daemon = s.start_daemon("daemon");
+    for _ in 0..2 {
+        s.shoot();
+    }
+    let url = format!("http://{listen}/metrics");
+    let text = eventually(Duration::from_secs(60), "two posts", || async {
+        let text = scrape(&url, None).await.text().await.unwrap();
+        (value(&text, "postbooth_posts_published_total") == Some(2.0)).then_some(text)
+    })
+    .await;
+    assert_eq!(
+        value(&text, "postbooth_graph_api_version_mismatch"),
+        Some(1.0)
+    );
+    assert!(text
+        .contains("postbooth_graph_api_served_version_info{asked=\"v21.0\",served=\"v25.0\"} 1"));
+    promtool_check_metrics(&text).unwrap_or_else(|e| panic!("promtool:\n{e}"));
+    // Logged once, however many calls were answered that way.
+    let log = daemon.log_text();
+    assert_eq!(
+        log.matches("but Instagram answered with v25.0").count(),
+        1,
+        "{log}"
+    );
+    drop(daemon);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_current_version_raises_no_notice() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    assert!(
+        sim.base_url().ends_with("/v25.0"),
+        "the simulator's default"
+    );
+    let s = setup(&sim.base_url());
+    let out = s.postbooth(&["doctor"]);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains(" api "))
+        .unwrap_or_else(|| panic!("no api line\n{}", out.both()))
+        .to_string();
+    assert!(line.starts_with("ok"), "{line}");
+    assert_eq!(
+        postbooth::config::Config::default().instagram.graph_url,
+        "https://graph.facebook.com/v25.0"
+    );
+    sim.shutdown().await;
+}

@@ -20,6 +20,8 @@ pub struct Sources {
     pub telemetry: Arc<Telemetry>,
     pub store: Store,
     pub gate: Arc<Gate>,
+    /// Knows which Graph API version served the last answer.
+    pub graph: Arc<crate::publish::graph::GraphClient>,
     pub token_file: PathBuf,
     pub renewal: Renewal,
     pub graph_api_version: String,
@@ -29,11 +31,18 @@ pub struct Sources {
 }
 
 impl Sources {
-    pub fn new(config: &Config, telemetry: Arc<Telemetry>, store: Store, gate: Arc<Gate>) -> Self {
+    pub fn new(
+        config: &Config,
+        telemetry: Arc<Telemetry>,
+        store: Store,
+        gate: Arc<Gate>,
+        graph: Arc<crate::publish::graph::GraphClient>,
+    ) -> Self {
         Self {
             telemetry,
             store,
             gate,
+            graph,
             token_file: config.instagram.access_token_file.clone(),
             renewal: token::renewal(config),
             graph_api_version: graph_api_version(&config.instagram.graph_url),
@@ -51,8 +60,10 @@ impl Sources {
         let (queue, oldest) = queue_figures(&jobs, now_ms);
         let info = self.gate.info();
         let (free, size) = disk(self.store.root());
+        let mut counters = self.telemetry.counters();
+        counters.served_version = self.graph.served_version();
         Snapshot {
-            counters: self.telemetry.counters(),
+            counters,
             queue,
             oldest_waiting_seconds: oldest,
             posts_left: info.posts_left,

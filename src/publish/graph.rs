@@ -189,6 +189,26 @@ pub struct GraphClient {
     last_usage: Mutex<Usage>,
     /// The usage of answers not yet looked at by [`GraphClient::take_fresh_usage`].
     fresh_usage: Mutex<Option<Usage>>,
+    /// The Graph API version named in `base` (`v25.0`), and the one the last answer said
+    /// served it (`facebook-api-version`) when that differs.
+    asked_version: String,
+    served_version: Mutex<Option<String>>,
+}
+
+/// What to say when the Graph API answered with another version than the one asked for:
+/// Meta serves calls to a retired version with the next oldest usable one. `None` when they
+/// match (or the answer named none). Pure.
+pub fn version_notice(asked: &str, served: Option<&str>) -> Option<String> {
+    let served = served?.trim();
+    if served.is_empty() || asked.is_empty() || served == asked {
+        return None;
+    }
+    Some(format!(
+        "instagram.graph_url asks for Graph API {asked}, but Instagram answered with {served}: \
+         {asked} is retired (calls go to the next oldest usable version). Set \
+         instagram.graph_url to a current version, e.g. .../{} or later",
+        crate::sim::GRAPH_VERSION
+    ))
 }
 
 /// A new token from `refresh_access_token` or `fb_exchange_token`.
@@ -227,6 +247,34 @@ impl GraphClient {
             token: RwLock::new(token),
             last_usage: Mutex::new(Usage::default()),
             fresh_usage: Mutex::new(None),
+            asked_version: crate::metrics::collect::graph_api_version(base),
+            served_version: Mutex::new(None),
+        }
+    }
+
+    /// The Graph API version that served the last answer, when it is not the one
+    /// `instagram.graph_url` asks for (a retired version); `None` while they match.
+    pub fn served_version(&self) -> Option<String> {
+        self.served_version
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Notes the `facebook-api-version` of an answer; says so once when it changes.
+    fn note_version(&self, served: Option<&str>) {
+        let Some(served) = served else { return };
+        let notice = version_notice(&self.asked_version, Some(served));
+        let mut known = self
+            .served_version
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = notice.as_ref().map(|_| served.trim().to_string());
+        if *known != now {
+            if let Some(notice) = &notice {
+                tracing::warn!(asked = %self.asked_version, served = %served, "{notice}");
+            }
+            *known = now;
         }
     }
 
@@ -655,6 +703,7 @@ impl GraphClient {
         );
         *self.last_usage.lock().expect("usage lock") = usage;
         *self.fresh_usage.lock().expect("usage lock") = Some(usage);
+        self.note_version(header("facebook-api-version").as_deref());
         let content_type = header("content-type").unwrap_or_default();
         let body = resp
             .bytes()
@@ -778,6 +827,18 @@ mod tests {
         assert_eq!(e.class(), ErrorClass::RateLimit);
         let e = parse_answer::<Id>(200, "application/json", b"{\"nope\":1}").unwrap_err();
         assert!(matches!(e, ApiError::Unexpected { .. }));
+    }
+
+    #[test]
+    fn a_different_served_version_is_a_notice_naming_the_key() {
+        assert_eq!(version_notice("v25.0", Some("v25.0")), None);
+        assert_eq!(version_notice("v25.0", None), None);
+        assert_eq!(version_notice("", Some("v22.0")), None);
+        let n = version_notice("v21.0", Some("v22.0")).unwrap();
+        assert!(
+            n.contains("instagram.graph_url") && n.contains("v21.0 is retired"),
+            "{n}"
+        );
     }
 
     #[test]

@@ -407,7 +407,11 @@ async fn create_container(shared: &Shared, req: &ApiRequest) -> Result<Value, Gr
                 ));
             }
             let id = shared.state().create_reel_upload(caption, now)?;
-            let uri = format!("{}/ig-api-upload/v21.0/{id}", shared.upload_base);
+            let uri = format!(
+                "{}/ig-api-upload/{}/{id}",
+                shared.upload_base,
+                super::GRAPH_VERSION
+            );
             return Ok(json!({"id": id, "uri": uri}));
         }
         "IMAGE" | "STORIES" => {}

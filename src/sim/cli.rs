@@ -25,6 +25,10 @@ pub struct SimArgs {
     /// Posts allowed per rolling 24 hours.
     #[arg(long, default_value_t = 100)]
     pub quota: u32,
+    /// Answer every call as this Graph API version (e.g. v26.0), as Meta does once the
+    /// version a booth asks for is retired: the booth should notice and say which key to change.
+    #[arg(long, value_name = "VERSION")]
+    pub served_version: Option<String>,
     /// Write what was published to this JSON file (publishes per image, the posts, and each
     /// posted image measured), rewritten as posts arrive; the fetched images are kept in
     /// FILE.images/ for a later look.
@@ -37,6 +41,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         listen: args.listen,
         user_id: args.user_id.clone(),
         quota_total: args.quota,
+        served_version: args.served_version.clone(),
         ..SimOptions::default()
     };
     if let Some(path) = &args.token_file {

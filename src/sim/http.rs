@@ -117,10 +117,18 @@ async fn serve_request(
     }
     match fault {
         Some(Fault::ServerError) => {
-            return Ok(graph_response(&shared, Err(GraphError::server_error())))
+            return Ok(graph_response(
+                &shared,
+                &req.path,
+                Err(GraphError::server_error()),
+            ))
         }
         Some(Fault::Unavailable) => {
-            return Ok(graph_response(&shared, Err(GraphError::unavailable())))
+            return Ok(graph_response(
+                &shared,
+                &req.path,
+                Err(GraphError::unavailable()),
+            ))
         }
         Some(Fault::CaptivePortal) => return Ok(captive_portal()),
         // Only reachable when a refusal was injected while this connection was being accepted.
@@ -132,7 +140,7 @@ async fn serve_request(
         Some(Fault::ResetMidResponse) | Some(Fault::PublishResponseLost) | None => {}
     }
     let reply = api::handle(&shared, &req, &route).await;
-    let response = graph_response(&shared, reply);
+    let response = graph_response(&shared, &req.path, reply);
     match fault {
         Some(Fault::PublishResponseLost) => drop_connection(&kill).await,
         Some(Fault::ResetMidResponse) => Ok(cut_short(response).await),
@@ -312,7 +320,21 @@ fn parse_json_params(bytes: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn graph_response(shared: &Shared, reply: Result<Value, GraphError>) -> Response<Body> {
+/// `v25.0` from `/v25.0/1784/media` (Meta answers unversioned calls with its oldest usable
+/// version; the simulator then says v25.0).
+fn asked_version(path: &str) -> &str {
+    path.trim_start_matches('/')
+        .split('/')
+        .next()
+        .filter(|s| {
+            s.starts_with('v')
+                && s.len() > 1
+                && s[1..].chars().all(|c| c.is_ascii_digit() || c == '.')
+        })
+        .unwrap_or(super::GRAPH_VERSION)
+}
+
+fn graph_response(shared: &Shared, path: &str, reply: Result<Value, GraphError>) -> Response<Body> {
     let (status, body) = match reply {
         Ok(value) => (200, value),
         Err(e) => (e.http_status, e.envelope(&fbtrace_id())),
@@ -343,6 +365,13 @@ fn graph_response(shared: &Shared, reply: Result<Value, GraphError>) -> Response
         ("x-app-usage", app_usage.to_string()),
         ("x-business-use-case-usage", buc_usage.to_string()),
         ("x-fb-trace-id", fbtrace_id()),
+        (
+            "facebook-api-version",
+            shared
+                .served_version
+                .clone()
+                .unwrap_or_else(|| asked_version(path).to_string()),
+        ),
     ] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);

@@ -35,6 +35,10 @@ pub use state::{SimComment, SimImage, SimMedia, SimMetrics};
 use faults::FaultPicker;
 use state::SimState;
 
+/// The Graph API version the simulator is addressed with by default (and postbooth's default
+/// `instagram.graph_url`): v25.0, usable until 29 July 2028.
+pub const GRAPH_VERSION: &str = "v25.0";
+
 /// How a simulator behaves. `Default` is a healthy account on an ephemeral loopback port.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
@@ -75,6 +79,10 @@ pub struct SimOptions {
     /// `<sha256>.jpg`, so a check outside this process can look at what was posted
     /// (`postbooth sim --report`).
     pub keep_images: Option<std::path::PathBuf>,
+    /// When set, every answer says it was served by this Graph API version
+    /// (`facebook-api-version`), as Meta's answers do once the version asked for is retired
+    /// and calls go to the next oldest usable one. `None`: the version in the request's path.
+    pub served_version: Option<String>,
 }
 
 impl Default for SimOptions {
@@ -96,6 +104,7 @@ impl Default for SimOptions {
             clock: crate::clock::WallClock::System,
             faults: FaultPlan::none(),
             keep_images: None,
+            served_version: None,
         }
     }
 }
@@ -108,6 +117,7 @@ pub(crate) struct Shared {
     keep_images: Option<std::path::PathBuf>,
     /// `http://ADDR`: where Reel uploads go (the simulator plays the upload host too).
     upload_base: String,
+    served_version: Option<String>,
 }
 
 impl Shared {
@@ -143,6 +153,7 @@ impl Simulator {
         let shared = Arc::new(Shared {
             faults: Mutex::new(FaultPicker::new(opts.faults.clone())),
             keep_images: opts.keep_images.clone(),
+            served_version: opts.served_version.clone(),
             state: Mutex::new(SimState::new(opts)),
             http,
             upload_base: format!("http://{addr}"),
@@ -161,9 +172,9 @@ impl Simulator {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT/v21.0`: the `graph_url` a client is configured with.
+    /// `http://127.0.0.1:PORT/v25.0`: the `graph_url` a client is configured with.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v21.0", self.addr)
+        format!("http://{}/{GRAPH_VERSION}", self.addr)
     }
 
     /// sha256 (hex) of each fetched JPEG that was published → times published.

@@ -63,8 +63,6 @@ pub struct Telemetry {
     camera_up: AtomicBool,
     display_up: AtomicBool,
     network_up: AtomicBool,
-    /// The Graph API version that served the last answer, when it was not the one asked for.
-    served_version: Mutex<Option<String>>,
     events: broadcast::Sender<Event>,
 }
 
@@ -83,7 +81,6 @@ impl Default for Telemetry {
             camera_up: AtomicBool::new(true),
             display_up: AtomicBool::new(true),
             network_up: AtomicBool::new(true),
-            served_version: Mutex::default(),
             // Subscribers that fall this far behind miss events (and are told so), they never
             // hold capture up.
             events: broadcast::channel(64).0,
@@ -184,11 +181,6 @@ impl Telemetry {
         self.camera_up.load(Ordering::Relaxed)
     }
 
-    /// The version the Graph API says served an answer, when it differs from the one asked for.
-    pub fn served_version(&self, version: Option<String>) {
-        *lock(&self.served_version) = version;
-    }
-
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }
@@ -205,7 +197,8 @@ impl Telemetry {
             camera_up: self.camera_up.load(Ordering::Relaxed),
             display_up: self.display_up.load(Ordering::Relaxed),
             network_up: self.network_up.load(Ordering::Relaxed),
-            served_version: lock(&self.served_version).clone(),
+            // Known to the Graph client; metrics::collect fills it in.
+            served_version: None,
         }
     }
 }
