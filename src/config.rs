@@ -192,6 +192,34 @@ pub enum CameraKind {
     V4l2,
     Dir,
     TestPattern,
+    /// A Pi Camera Module through rpicam-apps (rpicam-vid, rpicam-still).
+    Libcamera,
+    /// A DSLR or mirrorless camera through the gphoto2 tool.
+    Gphoto2,
+    /// The first that works: gphoto2, then libcamera, then V4L2.
+    Auto,
+}
+
+/// Where photos come from on a streaming camera.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum StillMode {
+    /// The newest frame of the running stream: no shutter lag.
+    Stream,
+    /// A full-resolution still (libcamera: rpicam-still, with the stream stopped meanwhile).
+    Full,
+}
+
+/// A second source for the live view (`camera.preview`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum PreviewSource {
+    /// The camera that takes the photos.
+    #[serde(rename = "")]
+    Same,
+    #[serde(rename = "libcamera")]
+    Libcamera,
+    #[serde(rename = "v4l2")]
+    V4l2,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -206,6 +234,18 @@ pub struct CameraConfig {
     /// For "v4l2": walk each MJPEG frame's coded data and take the next frame when it is
     /// damaged (pipeline::scan). Off only for a camera whose every frame it refuses.
     pub verify_frames: bool,
+    /// For "libcamera": frames per second of the stream.
+    pub framerate: u32,
+    /// For "libcamera": JPEG quality of the stream's frames and of stills, 1..=100.
+    pub quality: u8,
+    /// For "libcamera": "stream" (newest frame) or "full" (a full-resolution still).
+    pub still: StillMode,
+    /// For "gphoto2": leave each photo on the camera's card too.
+    pub keep_on_card: bool,
+    /// A second source for the live view while this camera takes the photos.
+    pub preview: PreviewSource,
+    /// A camera tool that has not finished a photo after this long is killed.
+    pub capture_timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -752,6 +792,27 @@ impl Config {
                 format!(
                     "is {}: a few frames are enough for exposure to settle (5 is good)",
                     self.camera.warmup_frames
+                ),
+            );
+        }
+        if !(1..=100).contains(&self.camera.quality) {
+            return invalid(
+                "camera.quality",
+                format!("is {}: use 1 to 100 (90 is good)", self.camera.quality),
+            );
+        }
+        if !(1..=120).contains(&self.camera.framerate) {
+            return invalid(
+                "camera.framerate",
+                format!("is {}: use 1 to 120 (30 is usual)", self.camera.framerate),
+            );
+        }
+        if !(1..=600).contains(&self.camera.capture_timeout_secs) {
+            return invalid(
+                "camera.capture_timeout_secs",
+                format!(
+                    "is {}: use 1 to 600 seconds (20 leaves a DSLR time to focus)",
+                    self.camera.capture_timeout_secs
                 ),
             );
         }

@@ -63,3 +63,269 @@ async fn preview_frames_reach_the_daemon_from_test_pattern_and_folder() {
     daemon.stop().await;
     sim.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Camera tools through stand-ins (tests/standins): the booth finds them first on PATH.
+
+/// A directory for the stand-ins: frames the camera "sees", plans, and their log.
+pub struct Standins {
+    pub dir: tempfile::TempDir,
+}
+
+impl Standins {
+    /// `count` different JPEG frames of `w`x`h` (a real camera's frames differ each time).
+    pub fn new(w: u32, h: u32, count: u8) -> Standins {
+        let dir = tempfile::Builder::new()
+            .prefix("postbooth-standins-")
+            .tempdir()
+            .unwrap();
+        std::fs::create_dir(dir.path().join("frames")).unwrap();
+        for i in 0..count {
+            // Gradients with sensor-like noise (a frame of flat colour has no detail for the
+            // stand-ins to vary, see standins/standin.py `unique`).
+            let img = image::RgbImage::from_fn(w, h, |x, y| {
+                let noise = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) >> 27;
+                image::Rgb([
+                    (x * 200 / w + noise) as u8,
+                    (y * 200 / h + noise) as u8,
+                    (u32::from(i) * 40 + (h - y) * 150 / h) as u8,
+                ])
+            });
+            img.save(dir.path().join(format!("frames/{i:03}.jpg")))
+                .unwrap();
+        }
+        let still = image::RgbImage::from_fn(w * 2, h * 2, |x, y| {
+            let noise = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) >> 26;
+            image::Rgb([(x % 192 + noise) as u8, (y % 192 + noise) as u8, 99])
+        });
+        still.save(dir.path().join("still.jpg")).unwrap();
+        Standins { dir }
+    }
+
+    /// The environment a daemon needs to use them: PATH with the stand-ins first.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let standins = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standins");
+        let path = format!(
+            "{}:{}",
+            standins.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        vec![
+            ("PATH".into(), path),
+            (
+                "POSTBOOTH_STANDIN_DIR".into(),
+                self.dir.path().display().to_string(),
+            ),
+        ]
+    }
+
+    /// Sets what the next runs of `tool` do, one line per run.
+    pub fn plan(&self, tool: &str, runs: &[&str]) {
+        let text: String = runs.iter().map(|r| format!("{r}\n")).collect();
+        std::fs::write(self.dir.path().join(format!("{tool}.plan")), text).unwrap();
+    }
+
+    /// Every event the stand-ins logged.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Events of `tool` named `event`.
+    pub fn count(&self, tool: &str, event: &str) -> usize {
+        self.events()
+            .iter()
+            .filter(|e| e["tool"] == tool && e["event"] == event)
+            .count()
+    }
+
+    /// No camera was ever held by two processes at once.
+    pub fn assert_never_two_at_once(&self) {
+        let overlaps: Vec<_> = self
+            .events()
+            .into_iter()
+            .filter(|e| e["event"] == "overlap")
+            .collect();
+        assert!(
+            overlaps.is_empty(),
+            "two camera processes at once: {overlaps:?}"
+        );
+    }
+
+    /// The pid of the newest `start` of `tool`.
+    pub fn last_pid(&self, tool: &str) -> Option<i32> {
+        self.events()
+            .iter()
+            .rev()
+            .find(|e| e["tool"] == tool && e["event"] == "start")
+            .and_then(|e| e["pid"].as_i64())
+            .map(|p| p as i32)
+    }
+}
+
+/// `postbooth shoot` through the control socket; the saved job's id and image sha256.
+async fn shoot(socket: &std::path::Path) -> Result<(uuid::Uuid, String), String> {
+    use postbooth::control::{self, Request};
+    match tokio::time::timeout(
+        Duration::from_secs(60),
+        control::call(socket, &Request::Shoot),
+    )
+    .await
+    {
+        Ok(Ok(Some(resp))) if resp.ok => {
+            let job = &resp.jobs[0];
+            Ok((job.id, job.blob.sha256.clone()))
+        }
+        Ok(Ok(Some(resp))) => Err(format!("{:?}", resp.error)),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// Waits until the daemon answers on its socket.
+async fn wait_up(socket: &std::path::Path, daemon: &mut crate::helper::Daemon) {
+    let up = tokio::time::timeout(Duration::from_secs(30), async {
+        while !crate::helper::answers(socket).await {
+            assert!(daemon.is_running(), "daemon exited:\n{}", daemon.log_text());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(up.is_ok(), "daemon not up:\n{}", daemon.log_text());
+}
+
+/// Every acknowledged photo is published exactly once (after the booth had time to post).
+async fn posted_once(
+    sim: &Simulator,
+    acknowledged: &std::collections::BTreeMap<uuid::Uuid, String>,
+    what: &str,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while sim.publishes_by_image().len() < acknowledged.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {} images posted, {} photos acknowledged: {:?} vs {:?}",
+            sim.publishes_by_image().len(),
+            acknowledged.len(),
+            sim.publishes_by_image(),
+            acknowledged
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    crate::helper::assert_published_once(&sim.publishes_by_image(), acknowledged, what);
+}
+
+/// `kind = "libcamera"` with rpicam-vid and rpicam-still stand-ins: every shot is saved and
+/// posted once; the stream is restarted after it is killed and after a full still; damaged
+/// MJPEG frames never become photos; never two camera processes at once; autofocus is waited
+/// for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libcamera_stream_and_stills_every_shot_posted_once() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let tools = Standins::new(640, 480, 4);
+    let booth = setup_with(
+        &sim.base_url(),
+        &[
+            ("camera", "kind", &quoted("libcamera")),
+            ("camera", "warmup_frames", "2"),
+        ],
+    );
+    let env = tools.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let socket = booth.socket();
+    let mut daemon = booth.spawn_daemon("libcamera", &env);
+    wait_up(&socket, &mut daemon).await;
+    let mut acknowledged = std::collections::BTreeMap::new();
+    for _ in 0..3 {
+        let (id, sha) = shoot(&socket).await.expect("shot from the stream");
+        acknowledged.insert(id, sha);
+    }
+    assert_eq!(
+        tools.count("rpicam-vid", "start"),
+        1,
+        "one stream for all shots"
+    );
+    let args = tools.events()[0]["args"].clone();
+    let args: Vec<&str> = args
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        args.windows(2).any(|w| w == ["-q", "90"])
+            && args.windows(2).any(|w| w == ["--width", "640"]),
+        "quality and size from the config: {args:?}"
+    );
+
+    // Killed mid-stream: restarted (its next run sends every other frame damaged), and
+    // shots go on; a damaged frame is never a photo (the saved photos all decode cleanly, as
+    // the simulator checks each one it posts).
+    tools.plan("rpicam-vid", &["damaged"]);
+    let pid = tools.last_pid("rpicam-vid").unwrap();
+    // SAFETY: kill(2) on the stand-in's pid, read from its log; it is our grandchild.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    eventually(Duration::from_secs(30), "the stream restarted", || {
+        let n = tools.count("rpicam-vid", "start");
+        async move { (n >= 2).then_some(()) }
+    })
+    .await;
+    for _ in 0..3 {
+        let (id, sha) = shoot(&socket).await.expect("shot after the restart");
+        acknowledged.insert(id, sha);
+    }
+    assert!(
+        daemon.log_text().contains("camera stream ended"),
+        "{}",
+        daemon.log_text()
+    );
+    daemon.terminate();
+
+    // Full stills: the stream stops, rpicam-still focuses (slowly) and captures, the stream
+    // starts again.
+    let text = std::fs::read_to_string(&booth.config).unwrap();
+    std::fs::write(
+        &booth.config,
+        text.replace("[camera]\n", "[camera]\nstill = \"full\"\n"),
+    )
+    .unwrap();
+    tools.plan("rpicam-still", &["slow-af", "ok"]);
+    let mut daemon = booth.spawn_daemon("libcamera", &env);
+    wait_up(&socket, &mut daemon).await;
+    let before = tools.count("rpicam-vid", "start");
+    eventually(Duration::from_secs(30), "the stream running", || {
+        let n = tools.count("rpicam-vid", "start");
+        async move { (n > 0).then_some(()) }
+    })
+    .await;
+    for _ in 0..2 {
+        let (id, sha) = shoot(&socket).await.expect("full still");
+        acknowledged.insert(id, sha);
+    }
+    let stills: Vec<_> = tools
+        .events()
+        .into_iter()
+        .filter(|e| e["tool"] == "rpicam-still" && e["event"] == "captured")
+        .collect();
+    assert_eq!(stills.len(), 2, "{stills:?}");
+    assert!(
+        stills.iter().all(|e| e["focused"] == true),
+        "the booth waited for autofocus (2 s scan): {stills:?}"
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the stream restarted after the stills",
+        || {
+            let n = tools.count("rpicam-vid", "start");
+            async move { (n >= before + 2).then_some(()) }
+        },
+    )
+    .await;
+    assert!(daemon.log_text().contains("full-resolution still taken"));
+    tools.assert_never_two_at_once();
+    posted_once(&sim, &acknowledged, "libcamera").await;
+    daemon.terminate();
+    sim.shutdown().await;
+}

@@ -8,6 +8,7 @@ pub mod decode;
 pub mod encode;
 pub mod frame;
 pub mod geometry;
+pub mod mjpeg;
 pub mod resize;
 pub mod scan;
 pub mod variants;

@@ -4,13 +4,17 @@
 //! - [`test_pattern`]: generated frames for demos and tests.
 //! - [`dir`]: the oldest image file in a folder.
 //! - [`v4l2`]: a USB webcam, streaming on its own thread, surviving unplugging.
+//! - [`libcamera`]: a Pi Camera Module through rpicam-vid / rpicam-still ([`child`] runs
+//!   camera tools as child processes with deadlines).
 //!
 //! The layers are one-way: backends use the image types of [`crate::pipeline::frame`] and the
 //! config; [`crate::pipeline`] knows nothing of cameras, devices or the config, so image code
 //! can be tested (and fuzzed) alone and a new backend is one new file plus one line in
 //! [`open`]. Every backend feeds the one live-frame stream ([`preview`]).
 
+pub mod child;
 pub mod dir;
+pub mod libcamera;
 pub mod preview;
 pub mod test_pattern;
 pub mod v4l2;
@@ -134,6 +138,13 @@ fn backend(kind: &CameraKind) -> OpenFn {
         CameraKind::TestPattern => test_pattern::open,
         CameraKind::Dir => dir::open,
         CameraKind::V4l2 => v4l2::open,
+        CameraKind::Libcamera => libcamera::open,
+        CameraKind::Gphoto2 | CameraKind::Auto => |cfg, _| {
+            Err(CaptureError::Unsupported(format!(
+                "camera.kind = {:?} is not in this build yet: use \"libcamera\", \"v4l2\", \"dir\" or \"test-pattern\"",
+                cfg.kind
+            )))
+        },
     }
 }
 
@@ -153,6 +164,12 @@ pub(crate) fn test_config(kind: CameraKind, dir: &std::path::Path) -> CameraConf
         height: 1080,
         warmup_frames: 0,
         verify_frames: true,
+        framerate: 30,
+        quality: 90,
+        still: crate::config::StillMode::Stream,
+        keep_on_card: false,
+        preview: crate::config::PreviewSource::Same,
+        capture_timeout_secs: 20,
     }
 }
 

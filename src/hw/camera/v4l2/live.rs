@@ -147,6 +147,12 @@ impl<O: Opener> Grabber<O> {
         self.newest.take()
     }
 
+    /// Closes the device (it is opened again by the next step).
+    pub fn close(&mut self) {
+        self.device = None;
+        self.newest = None;
+    }
+
     /// The current state; changes are what the display shows.
     pub fn health(&self) -> Option<&Health> {
         self.health.as_ref()

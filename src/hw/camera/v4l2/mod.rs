@@ -30,6 +30,10 @@ struct State {
     newest: Option<RawFrame>,
     health: Option<LiveHealth>,
     stop: bool,
+    /// Asked to let go of the device (a full-resolution still needs the camera).
+    paused: bool,
+    /// The grabber has let go: the device is closed (a camera tool stopped and reaped).
+    released: bool,
 }
 
 struct Shared {
@@ -41,6 +45,8 @@ struct Shared {
 pub struct LiveCamera {
     shared: Arc<Shared>,
     name: String,
+    /// What kind of camera, for `describe` ("V4L2", "libcamera").
+    label: &'static str,
     wait: Duration,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -65,16 +71,60 @@ impl LiveCamera {
         Self {
             shared,
             name,
+            label: "V4L2",
             // A press waits at most this long for a frame before saying the camera is missing.
             wait: settings.frame_timeout,
             thread: Some(thread),
         }
+    }
+
+    /// Names the kind of camera in [`describe`](Camera::describe).
+    pub fn labelled(mut self, label: &'static str) -> Self {
+        self.label = label;
+        self
+    }
+
+    /// Closes the device and keeps it closed until [`resume`](Self::resume); returns once it
+    /// is closed (false if that took longer than `timeout`).
+    pub fn pause(&self, timeout: Duration) -> bool {
+        let mut state = self.shared.state.lock().expect("camera state");
+        state.paused = true;
+        self.shared.changed.notify_all();
+        let (state, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(state, timeout, |s| !s.released && !s.stop)
+            .expect("camera state");
+        state.released
+    }
+
+    /// Opens the device again after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        self.shared.state.lock().expect("camera state").paused = false;
+        self.shared.changed.notify_all();
     }
 }
 
 fn grab<O: Opener>(mut grabber: Grabber<O>, shared: &Shared, hook: HealthHook, tap: &PreviewTap) {
     let mut last_health: Option<LiveHealth> = None;
     loop {
+        {
+            let mut state = shared.state.lock().expect("camera state");
+            if state.paused && !state.stop {
+                grabber.close();
+                state.newest = None;
+                state.released = true;
+                shared.changed.notify_all();
+                state = shared
+                    .changed
+                    .wait_while(state, |s| s.paused && !s.stop)
+                    .expect("camera state");
+                state.released = false;
+            }
+            if state.stop {
+                return;
+            }
+        }
         let step = grabber.step();
         let health = grabber.health().cloned();
         if health != last_health {
@@ -165,9 +215,11 @@ impl Camera for LiveCamera {
     fn describe(&self) -> String {
         let state = self.shared.state.lock().expect("camera state");
         match &state.health {
-            Some(LiveHealth::Ready(format)) => format!("V4L2 {} ({format})", self.name),
-            Some(LiveHealth::Missing(why)) => format!("V4L2 {} (missing: {why})", self.name),
-            None => format!("V4L2 {} (opening)", self.name),
+            Some(LiveHealth::Ready(format)) => format!("{} {} ({format})", self.label, self.name),
+            Some(LiveHealth::Missing(why)) => {
+                format!("{} {} (missing: {why})", self.label, self.name)
+            }
+            None => format!("{} {} (opening)", self.label, self.name),
         }
     }
 }
