@@ -279,6 +279,7 @@ class Run:
         self.fsck_runs = 0
         self.fsck_errors = 0
         self.rebuilds = 0
+        self.repairs = 0
         self.times = []
         self.booth_logs = {}
         self.notes = []
@@ -409,9 +410,22 @@ class Run:
             if at_fp:
                 spec = f"{self.rng.choice(FAILPOINTS)}:{self.rng.randint(1, 3)}"
             vm = self.boot(f"cut{n + 1:03d}", d, f"board=powercut failpoint={spec}", disk=img)
-            word, rest = vm.wait_for(["up", "daemon-exit"], 120)
+            if n % 4 == 2:
+                # Early: a moment after power-on, wherever the boot is (kernel, mount with
+                # journal replay, the store opening and repairing, the first photo).
+                at = self.rng.uniform(2.5, 8.0)
+                vm.wait_for(["daemon-exit"], max(0.0, at - vm.seconds()), timeout_ok=True)
+                exits = vm.board("daemon-exit")
+                if exits:
+                    raise Failure(f"cut {n + 1}: the daemon exited by itself: {exits}", vm)
+                word = "early"
+            else:
+                word, rest = vm.wait_for(["up", "daemon-exit"], 120)
             how = ""
-            if word == "daemon-exit":
+            if word == "early":
+                stage = "up" if vm.board("up") else "mounted" if vm.board("mounted") else "booting"
+                how = f"early, {vm.seconds():.1f} s after power-on ({stage})"
+            elif word == "daemon-exit":
                 self.check_abort(vm, rest, spec, n)
                 how = f"at {spec} while starting"
             elif at_fp:
@@ -445,6 +459,7 @@ class Run:
         self.daemon_exited_cleanly("powercut", vm)
         self.fsck(img, replay=False)
         self.rebuilds = self.booth_log("powercut").count("rebuil")
+        self.repairs = self.booth_log("powercut").count("store repaired on open")
 
     def check_abort(self, vm, rest, spec, n):
         if not spec or rest.strip() != str(ABORTED):
@@ -591,7 +606,8 @@ def main():
     log("time per scenario: " + ", ".join(run.times))
     if run.cuts:
         log(f"power cuts: {run.cuts} ({run.cuts_at_failpoint} at a fail point), "
-            f"{run.fsck_runs} e2fsck runs, store rebuilt {run.rebuilds} times")
+            f"{run.fsck_runs} e2fsck runs, store repaired on open {run.repairs} times, "
+            f"rebuilt {run.rebuilds} times")
     if failure or problems:
         if failure:
             log(f"FAILED: {failure}")
