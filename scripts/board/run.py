@@ -413,7 +413,7 @@ class Run:
             if n % 4 == 2:
                 # Early: a moment after power-on, wherever the boot is (kernel, mount with
                 # journal replay, the store opening and repairing, the first photo).
-                at = self.rng.uniform(2.5, 8.0)
+                at = self.rng.uniform(4.5, 10.0)
                 vm.wait_for(["daemon-exit"], max(0.0, at - vm.seconds()), timeout_ok=True)
                 exits = vm.board("daemon-exit")
                 if exits:
