@@ -34,3 +34,4 @@ mod soak;
 mod token;
 mod two_processes;
 mod web;
+mod web_browser;

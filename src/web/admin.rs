@@ -179,10 +179,10 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// comes from (`Sec-Fetch-Site`, `Origin`), and a cross-site form post is refused even before
 /// its CSRF token is looked at. Pure.
 pub fn same_origin(headers: &HeaderMap) -> bool {
+    // Browsers that send Sec-Fetch-Site say it exactly; their Origin may be "null" (a form
+    // under a no-referrer policy), so it decides alone. Older ones: compare Origin with Host.
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return false;
-        }
+        return matches!(site, "same-origin" | "none");
     }
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         None => true,
@@ -589,9 +589,18 @@ mod tests {
         assert!(same_origin(&h));
         h.insert(header::ORIGIN, "http://evil.example".parse().unwrap());
         assert!(!same_origin(&h));
+        h.insert(header::ORIGIN, "null".parse().unwrap());
+        assert!(!same_origin(&h), "an opaque origin without Sec-Fetch-Site");
+        h.insert("sec-fetch-site", "same-origin".parse().unwrap());
+        assert!(same_origin(&h), "a same-origin form whose Origin is null");
         h.insert(header::ORIGIN, "http://booth:8080".parse().unwrap());
         h.insert("sec-fetch-site", "cross-site".parse().unwrap());
         assert!(!same_origin(&h));
+        h.insert("sec-fetch-site", "same-site".parse().unwrap());
+        assert!(
+            !same_origin(&h),
+            "another port or subdomain of the same site"
+        );
     }
 
     #[test]

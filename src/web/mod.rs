@@ -226,7 +226,7 @@ fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Every response: no framing, no sniffing, no referrer, scripts and styles only from here.
+/// Every response: no framing, no sniffing, no referrer to other sites, scripts and styles only from here.
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(
@@ -307,9 +307,15 @@ fn guest_state(app: &App, status: &Status, last: Option<&Job>) -> serde_json::Va
         "bottom": bottom,
         "photo": photo,
         "press": app.presses.is_some(),
-        "mirror": app.config.web.mirror_preview,
+        "mirror": preview_flipped(app.config.web.mirror_preview, app.config.image.mirror),
         "slideshow_after_secs": app.config.web.slideshow_after_secs,
     })
+}
+
+/// Whether the page flips the preview: the camera's preview frames are already mirrored when
+/// the photos are (`image.mirror`), so the page flips them only to make the difference.
+fn preview_flipped(mirror_preview: bool, photo_mirrored: bool) -> bool {
+    mirror_preview != photo_mirrored
 }
 
 /// The last photo as it is now in the store (it may have been posted since it was saved).
@@ -542,6 +548,14 @@ mod tests {
 
     fn local() -> SocketAddr {
         "127.0.0.1:8080".parse().unwrap()
+    }
+
+    #[test]
+    fn the_preview_is_a_mirror_whatever_the_photos_are() {
+        assert!(preview_flipped(true, false));
+        assert!(!preview_flipped(true, true), "frames already mirrored");
+        assert!(!preview_flipped(false, false));
+        assert!(preview_flipped(false, true), "shown as the camera sees");
     }
 
     #[test]
