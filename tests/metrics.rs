@@ -342,3 +342,17 @@ async fn the_current_version_raises_no_notice() {
     );
     sim.shutdown().await;
 }
+
+#[test]
+fn the_demo_says_where_its_metrics_are() {
+    let mut cmd = postbooth_command();
+    cmd.args(["demo", "--shots", "1", "--json"]);
+    let out = run_to_end(cmd);
+    assert!(out.status.success(), "{}", out.both());
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let url = summary["metrics_url"].as_str().unwrap();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/metrics"),
+        "{url}"
+    );
+}
