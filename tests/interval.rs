@@ -199,3 +199,34 @@ async fn a_stalled_runtime_fires_one_shot_not_the_missed_ones() {
     );
     run.stop().await;
 }
+
+/// The daemon wiring: `postbooth run` with an interval trigger takes photos by itself and
+/// posts them (real time: one 10-second interval).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booth_with_an_interval_trigger_takes_and_posts_photos_by_itself() {
+    use crate::helper::*;
+    let sim = postbooth::sim::Simulator::start(postbooth::sim::SimOptions::default())
+        .await
+        .unwrap();
+    let b = setup_with(
+        &sim.base_url(),
+        &[
+            ("trigger", "kinds", "[\"socket\", \"interval\"]"),
+            ("trigger", "interval_secs", "10"),
+        ],
+    );
+    let daemon = b.start_daemon("daemon");
+    let jobs = eventually(
+        Duration::from_secs(60),
+        "an interval photo posted",
+        || async {
+            let jobs = b.list();
+            jobs.iter().any(|j| j["state"] == "Done").then_some(jobs)
+        },
+    )
+    .await;
+    assert!(!jobs.is_empty());
+    assert!(daemon.log_text().contains("interval photos on"));
+    drop(daemon);
+    sim.shutdown().await;
+}
