@@ -178,9 +178,77 @@ fn camera_check(config: &Config) -> Check {
             ),
         };
     }
+    use crate::config::CameraKind;
+    use crate::hw::camera::libcamera;
+    match config.camera.kind {
+        // Asking the tools, never starting a stream: a running booth keeps its camera.
+        CameraKind::Libcamera | CameraKind::Auto if libcamera_wanted(config) => {
+            return match libcamera::detect() {
+                Ok(cams) if !cams.is_empty() => {
+                    check("camera", Verdict::Ok, format!("libcamera: {}", cams.join("; ")))
+                }
+                Ok(_) => check(
+                    "camera",
+                    Verdict::Fail,
+                    "libcamera finds no camera: power off, check the ribbon cable (contacts the                      right way round), make sure /boot/firmware/config.txt has                      camera_auto_detect=1, and that the user running postbooth is in the video                      group (sudo usermod -aG video $USER)",
+                ),
+                Err(e) => check("camera", Verdict::Fail, e),
+            };
+        }
+        CameraKind::Gphoto2 => return gphoto2_check(),
+        _ => {}
+    }
     match crate::hw::camera::open(&config.camera, crate::hw::camera::Context::quiet()) {
         Ok(camera) => check("camera", Verdict::Ok, camera.describe()),
         Err(e) => check("camera", Verdict::Fail, e.to_string()),
+    }
+}
+
+/// Whether the camera check should ask libcamera (kind libcamera, or auto without a DSLR).
+fn libcamera_wanted(config: &Config) -> bool {
+    config.camera.kind == crate::config::CameraKind::Libcamera
+        || crate::hw::camera::gphoto2::detect().map_or(true, |c| c.is_empty())
+}
+
+/// A DSLR: listed by `gphoto2 --auto-detect`, then opened briefly (`--summary`) so a camera
+/// claimed by another program or asleep is said in words with the fix.
+fn gphoto2_check() -> Check {
+    use crate::hw::camera::{child, gphoto2};
+    let cams = match gphoto2::detect() {
+        Ok(c) => c,
+        Err(e) => return check("camera", Verdict::Fail, e),
+    };
+    if cams.is_empty() {
+        return check(
+            "camera",
+            Verdict::Fail,
+            gphoto2::classify("*** Error: No camera found. ***").message,
+        );
+    }
+    let Some(tool) = child::find_tool(gphoto2::TOOL) else {
+        return check("camera", Verdict::Fail, "gphoto2 is not installed");
+    };
+    match child::run(
+        &tool,
+        &["--summary".to_string()],
+        std::time::Duration::from_secs(15),
+        1 << 20,
+    ) {
+        Ok(ran) if ran.status.success() => check(
+            "camera",
+            Verdict::Ok,
+            format!("gphoto2: {}", cams.join("; ")),
+        ),
+        Ok(ran) => check(
+            "camera",
+            Verdict::Fail,
+            format!(
+                "{}: {}",
+                cams.join("; "),
+                gphoto2::classify(&ran.stderr).message
+            ),
+        ),
+        Err(e) => check("camera", Verdict::Fail, format!("{}: {e}", cams.join("; "))),
     }
 }
 
@@ -188,6 +256,25 @@ fn camera_check(config: &Config) -> Check {
 fn hardware_checks(config: &Config) -> Vec<Check> {
     use crate::config::{DisplayKind, TriggerKind};
     let mut out = Vec::new();
+    // Every camera it can see, by kind (or what to install to see them).
+    for (kind, seen) in crate::hw::camera::survey() {
+        if kind == "v4l2" {
+            continue;
+        }
+        let name = match kind {
+            "gphoto2" => "cameras (gphoto2)",
+            _ => "cameras (libcamera)",
+        };
+        out.push(check(
+            name,
+            Verdict::Ok,
+            match seen {
+                Ok(cams) if cams.is_empty() => "none found".to_string(),
+                Ok(cams) => cams.join("; "),
+                Err(why) => why,
+            },
+        ));
+    }
     let cameras = crate::hw::camera::v4l2::survey();
     out.push(if cameras.is_empty() {
         check(

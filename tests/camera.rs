@@ -329,3 +329,224 @@ async fn libcamera_stream_and_stills_every_shot_posted_once() {
     daemon.terminate();
     sim.shutdown().await;
 }
+
+/// The newest frame of the PNG display shows `screen`.
+fn display_shows(frames: &std::path::Path, screen: postbooth::ui::Screen) -> bool {
+    use postbooth::ui::canvas::Canvas;
+    let mut want = Canvas::default();
+    let status = postbooth::ui::Status {
+        screen,
+        ..postbooth::ui::Status::default()
+    };
+    postbooth::ui::screens::draw(&status, &mut want).unwrap();
+    // The display draws on its own task: give it a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let shown = std::fs::read(frames.join("latest.png"))
+            .ok()
+            .and_then(|b| Canvas::from_png(&b, 1))
+            .is_some_and(|c| c == want);
+        if shown || std::time::Instant::now() > deadline {
+            return shown;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `kind = "gphoto2"` with a gphoto2 stand-in and each DSLR error injected: busy and focus
+/// failures are retried, a hung capture is killed and the port reset, a camera claimed by
+/// gvfs or asleep is said on the display, in the shot's error and in `doctor`; the daemon stays
+/// up, every acknowledged photo is posted once, live view and photos never overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gphoto2_errors_are_said_and_nothing_acknowledged_is_lost() {
+    use postbooth::ui::{CameraTrouble, Screen};
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let tools = Standins::new(640, 480, 3);
+    let png = tools.dir.path().join("display");
+    let booth = setup_with(
+        &sim.base_url(),
+        &[
+            ("camera", "kind", &quoted("gphoto2")),
+            ("camera", "capture_timeout_secs", "3"),
+            ("display", "kind", &quoted("png")),
+            ("display", "png_dir", &quoted(&png.display().to_string())),
+        ],
+    );
+    let env = tools.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let socket = booth.socket();
+    tools.plan(
+        "gphoto2",
+        &[
+            "ok", "busy", "ok", "nofocus", "nofocus", "nofocus", "hang", "ok",
+        ],
+    );
+    let mut daemon = booth.spawn_daemon("gphoto2", &env);
+    wait_up(&socket, &mut daemon).await;
+    let mut acknowledged = std::collections::BTreeMap::new();
+    let mut ok = |r: Result<(uuid::Uuid, String), String>| {
+        let (id, sha) = r.expect("a DSLR photo");
+        acknowledged.insert(id, sha);
+    };
+    ok(shoot(&socket).await);
+    // PTP Device Busy once: tried again, saved.
+    ok(shoot(&socket).await);
+    // No focus three times: the guest is asked to press again.
+    let e = shoot(&socket).await.unwrap_err();
+    assert!(e.contains("could not focus"), "{e}");
+    assert!(display_shows(
+        &png,
+        Screen::CameraTrouble(CameraTrouble::TryAgain)
+    ));
+    // A hung capture: killed after 3 s, the port reset, the booth answers.
+    let e = shoot(&socket).await.unwrap_err();
+    assert!(e.contains("did not deliver the photo within 3 s"), "{e}");
+    assert_eq!(tools.count("gphoto2", "reset"), 1);
+    ok(shoot(&socket).await);
+    assert!(daemon.is_running());
+
+    // Claimed by gvfs: said in words with the fix.
+    std::fs::write(tools.dir.path().join("dslr.state"), "claimed").unwrap();
+    let e = shoot(&socket).await.unwrap_err();
+    assert!(
+        e.contains("gvfs-gphoto2-volume-monitor") && e.contains("mask"),
+        "{e}"
+    );
+    assert!(display_shows(
+        &png,
+        Screen::CameraTrouble(CameraTrouble::InUse)
+    ));
+    // Asleep or off.
+    std::fs::write(tools.dir.path().join("dslr.state"), "asleep").unwrap();
+    let e = shoot(&socket).await.unwrap_err();
+    assert!(e.contains("switch it on"), "{e}");
+    assert!(display_shows(
+        &png,
+        Screen::CameraTrouble(CameraTrouble::Asleep)
+    ));
+    // Woken up: photos again.
+    std::fs::write(tools.dir.path().join("dslr.state"), "ok").unwrap();
+    ok(shoot(&socket).await);
+    assert!(daemon.is_running(), "{}", daemon.log_text());
+    let captured: Vec<_> = tools
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "captured")
+        .collect();
+    assert!(
+        captured.iter().all(|e| e["keep"] == false),
+        "nothing kept on the card"
+    );
+    tools.assert_never_two_at_once();
+    posted_once(&sim, &acknowledged, "gphoto2").await;
+    daemon.terminate();
+
+    // doctor says the same words.
+    let doctor = |state: &str| {
+        std::fs::write(tools.dir.path().join("dslr.state"), state).unwrap();
+        let mut cmd = booth.command(&["doctor"]);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        crate::helper::run_to_end(cmd)
+    };
+    let out = doctor("claimed");
+    let line = out.failed_check("camera ");
+    assert!(line.contains("gvfs-gphoto2-volume-monitor"), "{line}");
+    let out = doctor("asleep");
+    assert!(
+        out.failed_check("camera ").contains("switch it on"),
+        "{}",
+        out.both()
+    );
+    let out = doctor("ok");
+    assert!(out.stdout.contains("Canon EOS 600D"), "{}", out.both());
+    sim.shutdown().await;
+}
+
+/// `kind = "auto"` takes the DSLR when one answers, else the Pi camera, and says so;
+/// `camera.preview = "libcamera"` runs the Pi camera for the live view while the DSLR takes
+/// the photos (no DSLR live view then); `doctor` lists every camera it sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_picks_a_camera_hybrid_preview_and_doctor_lists_them() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let tools = Standins::new(640, 480, 3);
+    let env = tools.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let auto = setup_with(&sim.base_url(), &[("camera", "kind", &quoted("auto"))]);
+    let mut daemon = auto.spawn_daemon("auto", &env);
+    wait_up(&auto.socket(), &mut daemon).await;
+    shoot(&auto.socket()).await.expect("a photo from the DSLR");
+    assert!(
+        daemon.log_text().contains("chose kind=Gphoto2"),
+        "{}",
+        daemon.log_text()
+    );
+    daemon.terminate();
+    std::fs::write(tools.dir.path().join("dslr.state"), "asleep").unwrap();
+    let mut daemon = auto.spawn_daemon("auto2", &env);
+    wait_up(&auto.socket(), &mut daemon).await;
+    shoot(&auto.socket())
+        .await
+        .expect("a photo from the Pi camera");
+    assert!(
+        daemon.log_text().contains("chose kind=Libcamera"),
+        "{}",
+        daemon.log_text()
+    );
+    daemon.terminate();
+    std::fs::write(tools.dir.path().join("dslr.state"), "ok").unwrap();
+
+    // Hybrid: the DSLR takes the photo, the Pi camera streams for the live view.
+    let hybrid = setup_with(
+        &sim.base_url(),
+        &[
+            ("camera", "kind", &quoted("gphoto2")),
+            ("camera", "preview", &quoted("libcamera")),
+        ],
+    );
+    let before = tools.count("rpicam-vid", "start");
+    let mut daemon = hybrid.spawn_daemon("hybrid", &env);
+    wait_up(&hybrid.socket(), &mut daemon).await;
+    eventually(Duration::from_secs(30), "the preview stream", || {
+        let n = tools.count("rpicam-vid", "start");
+        async move { (n > before).then_some(()) }
+    })
+    .await;
+    let movies_before = tools
+        .events()
+        .iter()
+        .filter(|e| e["tool"] == "gphoto2" && e["event"] == "start")
+        .filter(|e| e["args"].to_string().contains("capture-movie"))
+        .count();
+    shoot(&hybrid.socket()).await.expect("a DSLR photo");
+    let movies_after = tools
+        .events()
+        .iter()
+        .filter(|e| e["tool"] == "gphoto2" && e["event"] == "start")
+        .filter(|e| e["args"].to_string().contains("capture-movie"))
+        .count();
+    assert_eq!(
+        movies_before, movies_after,
+        "no DSLR live view beside a preview camera"
+    );
+    tools.assert_never_two_at_once();
+    daemon.terminate();
+
+    let mut cmd = auto.command(&["doctor"]);
+    for (k, v) in &env {
+        cmd.env(k, v);
+    }
+    let out = crate::helper::run_to_end(cmd);
+    let line = |name: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no {name} line\n{}", out.both()))
+            .to_string()
+    };
+    assert!(line("cameras (gphoto2)").contains("Canon EOS 600D usb:001,004"));
+    let pi = line("cameras (libcamera)");
+    assert!(pi.contains("imx708") && pi.contains("4608x2592"), "{pi}");
+    sim.shutdown().await;
+}

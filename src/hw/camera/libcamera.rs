@@ -290,6 +290,46 @@ pub fn classify(tool: &str, stderr: &str, status: Option<std::process::ExitStatu
     }
 }
 
+/// `rpicam-vid --list-cameras` (any rpicam app lists; it does not hold the camera): one line
+/// per camera ("0 : imx708 [4608x2592 10-bit RGGB] (/base/soc/...)") with its modes, for
+/// `auto` and `doctor`. `Err` says why it could not ask.
+pub fn detect() -> Result<Vec<String>, String> {
+    let Some(tool) = child::find_tool(VID) else {
+        return Err("rpicam-apps is not installed (sudo apt install rpicam-apps)".into());
+    };
+    let ran = child::run(
+        &tool,
+        &["--list-cameras".to_string()],
+        Duration::from_secs(10),
+        1 << 20,
+    )
+    .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&ran.stdout);
+    let mut cams: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.chars().next().is_some_and(|c| c.is_ascii_digit()) && t.contains(" : ") {
+            cams.push(t.to_string());
+        } else if let Some(cam) = cams.last_mut() {
+            // Mode lines: keep the sizes.
+            for word in t.split_whitespace() {
+                let is_size = word
+                    .split_once('x')
+                    .is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok());
+                if is_size {
+                    cam.push_str(if cam.contains(" sizes ") {
+                        " "
+                    } else {
+                        " sizes "
+                    });
+                    cam.push_str(word);
+                }
+            }
+        }
+    }
+    Ok(cams)
+}
+
 fn last_line(text: &str) -> Option<&str> {
     text.lines().rev().find(|l| !l.trim().is_empty())
 }

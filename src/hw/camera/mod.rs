@@ -6,6 +6,10 @@
 //! - [`v4l2`]: a USB webcam, streaming on its own thread, surviving unplugging.
 //! - [`libcamera`]: a Pi Camera Module through rpicam-vid / rpicam-still ([`child`] runs
 //!   camera tools as child processes with deadlines).
+//! - [`gphoto2`]: a DSLR or mirrorless camera through the gphoto2 tool.
+//!
+//! `camera.preview` may name a second camera for the live view ([`open`] pairs them), and
+//! `kind = "auto"` takes the first camera that answers ([`auto`]).
 //!
 //! The layers are one-way: backends use the image types of [`crate::pipeline::frame`] and the
 //! config; [`crate::pipeline`] knows nothing of cameras, devices or the config, so image code
@@ -14,12 +18,13 @@
 
 pub mod child;
 pub mod dir;
+pub mod gphoto2;
 pub mod libcamera;
 pub mod preview;
 pub mod test_pattern;
 pub mod v4l2;
 
-use crate::config::{CameraConfig, CameraKind};
+use crate::config::{CameraConfig, CameraKind, PreviewSource};
 pub use crate::pipeline::frame::Frame;
 pub use crate::ui::CameraTrouble;
 use preview::PreviewTap;
@@ -139,18 +144,103 @@ fn backend(kind: &CameraKind) -> OpenFn {
         CameraKind::Dir => dir::open,
         CameraKind::V4l2 => v4l2::open,
         CameraKind::Libcamera => libcamera::open,
-        CameraKind::Gphoto2 | CameraKind::Auto => |cfg, _| {
-            Err(CaptureError::Unsupported(format!(
-                "camera.kind = {:?} is not in this build yet: use \"libcamera\", \"v4l2\", \"dir\" or \"test-pattern\"",
-                cfg.kind
-            )))
-        },
+        CameraKind::Gphoto2 => gphoto2::open,
+        CameraKind::Auto => auto,
     }
 }
 
-/// Opens the camera the config asks for.
+/// Opens the camera the config asks for; with `camera.preview`, a second camera feeds the
+/// live view while this one takes the photos.
 pub fn open(cfg: &CameraConfig, ctx: Context) -> Result<Box<dyn Camera>, CaptureError> {
-    backend(&cfg.kind)(cfg, ctx)
+    let preview_kind = match cfg.preview {
+        PreviewSource::Same => return backend(&cfg.kind)(cfg, ctx),
+        PreviewSource::Libcamera => CameraKind::Libcamera,
+        PreviewSource::V4l2 => CameraKind::V4l2,
+    };
+    // The photo camera feeds no preview (a DSLR then runs no live view at all).
+    let main = backend(&cfg.kind)(
+        cfg,
+        Context {
+            health: ctx.health.clone(),
+            preview: PreviewTap::none(),
+        },
+    )?;
+    let preview_cfg = CameraConfig {
+        kind: preview_kind.clone(),
+        still: crate::config::StillMode::Stream,
+        preview: PreviewSource::Same,
+        ..cfg.clone()
+    };
+    tracing::info!(photo = ?cfg.kind, preview = ?preview_kind, "two cameras: one for the photo, one for the live view");
+    let preview = backend(&preview_kind)(
+        &preview_cfg,
+        Context {
+            // The photo camera's state is what the display shows.
+            health: Arc::new(|h| tracing::debug!(health = ?h, "preview camera")),
+            preview: ctx.preview,
+        },
+    )?;
+    Ok(Box::new(Hybrid { main, preview }))
+}
+
+/// A photo camera and a live-view camera.
+struct Hybrid {
+    main: Box<dyn Camera>,
+    preview: Box<dyn Camera>,
+}
+
+impl Camera for Hybrid {
+    fn capture(&mut self) -> Result<Frame, CaptureError> {
+        self.main.capture()
+    }
+    fn commit(&mut self) -> Result<(), CaptureError> {
+        self.main.commit()
+    }
+    fn reject(&mut self) -> Result<(), CaptureError> {
+        self.main.reject()
+    }
+    fn frame_retries(&self) -> u32 {
+        self.main.frame_retries()
+    }
+    fn describe(&self) -> String {
+        format!(
+            "{}; live view from {}",
+            self.main.describe(),
+            self.preview.describe()
+        )
+    }
+}
+
+/// `kind = "auto"`: the first camera that answers, gphoto2 (a DSLR is there on purpose), then
+/// libcamera, then V4L2, said in the log.
+fn auto(cfg: &CameraConfig, ctx: Context) -> Result<Box<dyn Camera>, CaptureError> {
+    let (kind, why) = if let Some(cam) = gphoto2::detect().ok().and_then(|c| c.into_iter().next()) {
+        (CameraKind::Gphoto2, cam)
+    } else if let Some(cam) = libcamera::detect().ok().and_then(|c| c.into_iter().next()) {
+        (CameraKind::Libcamera, cam)
+    } else {
+        (
+            CameraKind::V4l2,
+            "no DSLR (gphoto2) and no Pi camera (libcamera) answered".to_string(),
+        )
+    };
+    tracing::info!(kind = ?kind, found = %why, "camera.kind = \"auto\" chose");
+    backend(&kind)(
+        &CameraConfig {
+            kind,
+            ..cfg.clone()
+        },
+        ctx,
+    )
+}
+
+/// Every camera this machine shows, by kind, for `doctor`: (kind, what it sees or why not).
+pub fn survey() -> Vec<(&'static str, Result<Vec<String>, String>)> {
+    vec![
+        ("gphoto2", gphoto2::detect()),
+        ("libcamera", libcamera::detect()),
+        ("v4l2", Ok(v4l2::survey())),
+    ]
 }
 
 /// A camera config for unit tests: the defaults, with `kind` and `dir`.
