@@ -550,3 +550,54 @@ async fn auto_picks_a_camera_hybrid_preview_and_doctor_lists_them() {
     assert!(pi.contains("imx708") && pi.contains("4608x2592"), "{pi}");
     sim.shutdown().await;
 }
+
+/// Shutter-to-saved through `postbooth shoot` (its wall time: it returns once the photo is
+/// durable), libcamera stream mode against the folder camera on the same 1920x1080 frames, in
+/// one run; the medians go to docs/PERFORMANCE.md. Run by hand:
+/// `cargo test --test main -- --ignored camera::measure_shutter_to_saved --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_shutter_to_saved() {
+    let shots: usize = crate::helper::env_number("POSTBOOTH_MEASURE_SHOTS", 15);
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let tools = Standins::new(1920, 1080, 4);
+    let env = tools.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let keys = |kind: &str, dir: &str| {
+        vec![
+            ("camera", "kind", quoted(kind)),
+            ("camera", "width", "1920".to_string()),
+            ("camera", "height", "1080".to_string()),
+            ("camera", "dir", quoted(dir)),
+        ]
+    };
+    let mut medians = Vec::new();
+    for kind in ["libcamera", "dir"] {
+        let incoming = tools.dir.path().join(format!("incoming-{kind}"));
+        std::fs::create_dir_all(&incoming).unwrap();
+        let k = keys(kind, &incoming.display().to_string());
+        let k: Vec<(&str, &str, &str)> = k.iter().map(|(s, k, v)| (*s, *k, v.as_str())).collect();
+        let booth = setup_with(&sim.base_url(), &k);
+        let mut daemon = booth.spawn_daemon(kind, &env);
+        wait_up(&booth.socket(), &mut daemon).await;
+        let mut times = Vec::new();
+        for i in 0..shots {
+            if kind == "dir" {
+                // The same frames as the stream, one file per shot.
+                let src = tools.dir.path().join(format!("frames/{:03}.jpg", i % 4));
+                std::fs::copy(src, incoming.join(format!("{i:03}.jpg"))).unwrap();
+            }
+            let started = std::time::Instant::now();
+            let out = booth.postbooth(&["shoot"]);
+            assert!(out.status.success(), "{}", out.both());
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        daemon.terminate();
+        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let median = times[times.len() / 2];
+        println!("{kind}: median shutter-to-saved {median:.0} ms over {shots} shots (min {:.0}, max {:.0})", times[0], times[times.len() - 1]);
+        medians.push(median);
+    }
+    println!("ratio libcamera/dir: {:.2}", medians[0] / medians[1]);
+    sim.shutdown().await;
+}
