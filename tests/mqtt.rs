@@ -356,6 +356,18 @@ async fn over_tls_with_a_password_the_booth_reports_posts_and_takes_commands() {
     });
     assert!(sim.publishes_by_image().values().all(|&n| n == 1));
 
+    // retry: nothing failed, so nothing to start again, and it says so.
+    client.publish("postbooth/tls1/command", "retry");
+    let retried = wait_for("the retry result", || {
+        lines_of(&events_file)
+            .into_iter()
+            .find(|l| l.contains("command/result") && l.contains("\"retry\""))
+    });
+    assert!(
+        retried.contains("\"ok\":true") && retried.contains("0 failed job(s)"),
+        "{retried}"
+    );
+
     // A clean stop says "offline" itself.
     assert!(daemon.terminate().success());
     assert_eq!(
