@@ -203,7 +203,11 @@ async fn posted_once(
     what: &str,
 ) {
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    while sim.publishes_by_image().len() < acknowledged.len() {
+    let all_posted = || {
+        let posted = sim.publishes_by_image();
+        acknowledged.values().all(|sha| posted.contains_key(sha))
+    };
+    while !all_posted() {
         assert!(
             std::time::Instant::now() < deadline,
             "{what}: {} images posted, {} photos acknowledged: {:?} vs {:?}",
@@ -599,5 +603,57 @@ async fn measure_shutter_to_saved() {
         medians.push(median);
     }
     println!("ratio libcamera/dir: {:.2}", medians[0] / medians[1]);
+    sim.shutdown().await;
+}
+
+/// SIGKILL with both camera tools: the daemon is killed at random moments (mid-shot, mid-
+/// stream, mid-still), restarted, and in the end every acknowledged photo is posted once; the
+/// killed daemon's camera tool dies with it (no second process on the camera after a restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_libcamera_and_gphoto2_loses_nothing() {
+    use rand::{Rng, SeedableRng};
+    let cycles: usize = crate::helper::env_number("POSTBOOTH_CAMERA_CRASH_CYCLES", 8);
+    let seed: u64 = crate::helper::env_number("POSTBOOTH_CRASH_SEED", 20261206);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let sim = Simulator::start(SimOptions {
+        quota_total: 100_000,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    for (kind, still) in [("libcamera", "full"), ("gphoto2", "stream")] {
+        let tools = Standins::new(640, 480, 3);
+        let env = tools.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let booth = setup_with(
+            &sim.base_url(),
+            &[
+                ("camera", "kind", &quoted(kind)),
+                ("camera", "still", &quoted(still)),
+            ],
+        );
+        let socket = booth.socket();
+        let mut acknowledged = std::collections::BTreeMap::new();
+        for _ in 0..cycles {
+            let mut daemon = booth.spawn_daemon(kind, &env);
+            wait_up(&socket, &mut daemon).await;
+            let shot = tokio::spawn({
+                let socket = socket.clone();
+                async move { shoot(&socket).await }
+            });
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(0..2500))).await;
+            daemon.kill9();
+            if let Ok(Ok((id, sha))) = shot.await {
+                acknowledged.insert(id, sha);
+            }
+        }
+        let mut daemon = booth.spawn_daemon(kind, &env);
+        wait_up(&socket, &mut daemon).await;
+        let (id, sha) = shoot(&socket).await.expect("a photo after the kills");
+        acknowledged.insert(id, sha);
+        tools.assert_never_two_at_once();
+        posted_once(&sim, &acknowledged, &format!("{kind}, seed {seed}")).await;
+        daemon.terminate();
+    }
     sim.shutdown().await;
 }
