@@ -807,11 +807,13 @@ impl Config {
                 format!("is {}: use 1 to 120 (30 is usual)", self.camera.framerate),
             );
         }
-        if !(1..=600).contains(&self.camera.capture_timeout_secs) {
+        // A hung capture (timeout, then a port reset) must end well within the shot's
+        // watchdog limit (heartbeat::SHOOT_LIMIT, 3 minutes), or systemd would restart the booth.
+        if !(1..=120).contains(&self.camera.capture_timeout_secs) {
             return invalid(
                 "camera.capture_timeout_secs",
                 format!(
-                    "is {}: use 1 to 600 seconds (20 leaves a DSLR time to focus)",
+                    "is {}: use 1 to 120 seconds (20 leaves a DSLR time to focus)",
                     self.camera.capture_timeout_secs
                 ),
             );
@@ -972,6 +974,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("webcam") && e.contains("test-pattern"), "{e}");
+    }
+
+    /// The camera keys of the libcamera and gphoto2 cameras: the contract names parse, bad
+    /// values name their key.
+    #[test]
+    fn new_camera_keys_parse_and_bad_values_are_named() {
+        let c = parse(
+            "[camera]\nkind = \"gphoto2\"\npreview = \"libcamera\"\nstill = \"full\"\nkeep_on_card = true\n",
+        )
+        .unwrap();
+        assert_eq!(c.camera.kind, CameraKind::Gphoto2);
+        assert_eq!(c.camera.preview, PreviewSource::Libcamera);
+        assert_eq!(c.camera.still, StillMode::Full);
+        assert!(c.camera.keep_on_card);
+        assert_eq!(
+            parse("[camera]\nkind = \"auto\"\n").unwrap().camera.kind,
+            CameraKind::Auto
+        );
+        assert_eq!(parse("").unwrap().camera.preview, PreviewSource::Same);
+        let e = parse("[camera]\npreview = \"dslr\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("preview"), "{e}");
+        for (text, key) in [
+            (
+                "[instagram]\nuser_id = \"1\"\n[camera]\nquality = 0\n",
+                "camera.quality",
+            ),
+            (
+                "[instagram]\nuser_id = \"1\"\n[camera]\ncapture_timeout_secs = 600\n",
+                "camera.capture_timeout_secs",
+            ),
+            (
+                "[instagram]\nuser_id = \"1\"\n[camera]\nframerate = 0\n",
+                "camera.framerate",
+            ),
+        ] {
+            let e = parse(text)
+                .unwrap()
+                .validate(Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{e}");
+        }
     }
 
     #[test]
