@@ -363,3 +363,69 @@ async fn the_operator_logs_in_and_approves_a_held_photo_posted_once() {
     daemon.stop().await;
     sim.shutdown().await;
 }
+
+/// `publish.review = "guest"`: after the shot the screen asks to press again; the same touch
+/// button ("Post it!") posts the photo, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_posts_the_photo_by_pressing_again() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = web_booth(
+        &sim,
+        &[
+            ("publish", "review", "\"guest\""),
+            // Long enough for a loaded machine; the test never waits it out.
+            ("publish", "guest_confirm_secs", "60"),
+            ("web", "slideshow_after_secs", "0"),
+        ],
+    );
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let base = format!("http://{}", daemon.web_addr().unwrap());
+    let b = browser().await;
+    let c = &b.client;
+    c.goto(&format!("{base}/")).await.unwrap();
+    let press = c
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("#press:not([hidden])"))
+        .await
+        .unwrap();
+    press.click().await.unwrap();
+    wait_text(c, "#status-text", "press again", |t| {
+        t.contains("Press again")
+    })
+    .await;
+    wait_text(c, "#press", "the post button", |t| t == "Post it!").await;
+    eventually(Duration::from_secs(30), "the photo shown", || async {
+        let w = c
+            .execute(
+                "return document.getElementById('photo-img').naturalWidth",
+                vec![],
+            )
+            .await
+            .ok()?;
+        (w.as_u64()? > 0).then_some(())
+    })
+    .await;
+    assert_snapshot("guest-ask-to-post", &screenshot(c).await);
+    let held = daemon.store.blocking(|s| s.jobs()).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].state.name(), "Held");
+    assert_eq!(
+        sim.publishes_by_image().len(),
+        0,
+        "not posted before the guest says so"
+    );
+    c.find(Locator::Css("#press"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(c, "#status-text", "Posted", |t| t.contains("Posted")).await;
+    let done = all_done(&daemon, Duration::from_secs(60)).await;
+    assert_eq!(done.len(), 1, "the second press took no photo");
+    assert_eq!(sim.publishes_by_image().get(&done[0].blob.sha256), Some(&1));
+    let _ = b.client.clone().close().await;
+    daemon.stop().await;
+    sim.shutdown().await;
+}
