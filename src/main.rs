@@ -137,6 +137,7 @@ enum QueueCommand {
 
 fn main() -> ExitCode {
     postbooth::malloc::limit_arenas();
+    postbooth::malloc::return_large_blocks();
     let cli = Cli::parse();
     init_logging(matches!(cli.command, Command::Demo(_)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
