@@ -25,7 +25,7 @@ pub fn limit_arenas() {
 /// default glibc raises this threshold to the size of the last large block freed (up to
 /// 32 MiB), after which every frame buffer lives in the heap and stays in RSS once the booth
 /// is idle. Measured with 30 photos from a 12 MP camera (docs/PERFORMANCE.md): idle RSS
-/// 40.7 MiB with the moving threshold, 13.9 MiB fixed. `MALLOC_MMAP_THRESHOLD_` in the
+/// 39.8 MiB with the moving threshold, 13.6 MiB fixed. `MALLOC_MMAP_THRESHOLD_` in the
 /// environment wins.
 pub const MMAP_THRESHOLD: i32 = 128 * 1024;
 
