@@ -94,9 +94,11 @@ impl Standins {
             img.save(dir.path().join(format!("frames/{i:03}.jpg")))
                 .unwrap();
         }
+        // Each set of stand-ins sees its own scene (a shared simulator counts by image).
+        let tint: u8 = rand::random();
         let still = image::RgbImage::from_fn(w * 2, h * 2, |x, y| {
             let noise = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) >> 26;
-            image::Rgb([(x % 192 + noise) as u8, (y % 192 + noise) as u8, 99])
+            image::Rgb([(x % 192 + noise) as u8, (y % 192 + noise) as u8, tint])
         });
         still.save(dir.path().join("still.jpg")).unwrap();
         Standins { dir }
@@ -615,13 +617,15 @@ async fn sigkill_with_libcamera_and_gphoto2_loses_nothing() {
     let cycles: usize = crate::helper::env_number("POSTBOOTH_CAMERA_CRASH_CYCLES", 8);
     let seed: u64 = crate::helper::env_number("POSTBOOTH_CRASH_SEED", 20261206);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let sim = Simulator::start(SimOptions {
-        quota_total: 100_000,
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
     for (kind, still) in [("libcamera", "full"), ("gphoto2", "stream")] {
+        // One simulator per camera: it counts publishes per image, and both stand-ins start
+        // from the same still picture.
+        let sim = Simulator::start(SimOptions {
+            quota_total: 100_000,
+            ..SimOptions::default()
+        })
+        .await
+        .unwrap();
         let tools = Standins::new(640, 480, 3);
         let env = tools.env();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -654,6 +658,6 @@ async fn sigkill_with_libcamera_and_gphoto2_loses_nothing() {
         tools.assert_never_two_at_once();
         posted_once(&sim, &acknowledged, &format!("{kind}, seed {seed}")).await;
         daemon.terminate();
+        sim.shutdown().await;
     }
-    sim.shutdown().await;
 }
