@@ -205,17 +205,7 @@ async fn approvals_racing_sigkills_post_exactly_the_approved_photos_once() {
             .map(|s| ("POSTBOOTH_FAILPOINT", s.as_str()))
             .collect();
         let mut daemon = s.spawn_daemon("daemon", &env);
-        let up = tokio::time::timeout(Duration::from_secs(30), async {
-            while !answers(&socket).await {
-                if daemon.child.try_wait().unwrap().is_some() {
-                    return false;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            true
-        })
-        .await
-        .unwrap_or(false);
+        let up = crate::helper::comes_up(&mut daemon, &socket, Duration::from_secs(30)).await;
         if up {
             for _ in 0..rng.gen_range(0..=2) {
                 match call(&socket, Request::Shoot).await {

@@ -34,17 +34,7 @@ async fn queue_commands_racing_restarts_never_stop_the_booth_from_starting() {
     let mut exits_at_start = Vec::new();
     for cycle in 0..cycles {
         let mut daemon = s.spawn_daemon("daemon", &[]);
-        let up = tokio::time::timeout(Duration::from_secs(60), async {
-            while !answers(&socket).await {
-                if daemon.child.try_wait().unwrap().is_some() {
-                    return false;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            true
-        })
-        .await
-        .unwrap_or(false);
+        let up = crate::helper::comes_up(&mut daemon, &socket, Duration::from_secs(60)).await;
         if !up {
             let log = daemon.log_text();
             let tail: Vec<&str> = log.lines().rev().take(5).collect();

@@ -515,6 +515,22 @@ where
     }
 }
 
+/// Waits (up to `within`) for a just-started daemon to answer on `socket`; `false` if it
+/// exited first or never answered.
+pub async fn comes_up(daemon: &mut Daemon, socket: &Path, within: Duration) -> bool {
+    tokio::time::timeout(within, async {
+        while !answers(socket).await {
+            if daemon.child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
+    })
+    .await
+    .unwrap_or(false)
+}
+
 /// Is a daemon answering on `socket`?
 pub async fn answers(socket: &Path) -> bool {
     matches!(
