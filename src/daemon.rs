@@ -515,6 +515,13 @@ async fn open_store(config: &Config) -> anyhow::Result<(Store, crate::store::Rec
             }
             true
         }),
+        adopt_as: match config.publish.review {
+            crate::config::Review::Auto => crate::job::JobState::Captured,
+            // The guest who could have said yes is long gone: a person decides.
+            _ => crate::job::JobState::Held {
+                guest_until_ms: None,
+            },
+        },
         ..crate::store::OpenOptions::default()
     };
     let opened =

@@ -189,6 +189,10 @@ pub struct OpenOptions {
     /// that needs repair is an error that says to start the booth.
     pub repair: bool,
     pub clock: WallClock,
+    /// The state a photo found without record or sidecar is queued in: `Captured` normally;
+    /// `Held` where photos are reviewed before posting (`publish.review`), so a photo whose
+    /// decision was lost waits for a person instead of being posted.
+    pub adopt_as: JobState,
 }
 
 impl Default for OpenOptions {
@@ -198,6 +202,7 @@ impl Default for OpenOptions {
             waiting: Box::new(|_| true),
             repair: true,
             clock: WallClock::System,
+            adopt_as: JobState::Captured,
         }
     }
 }
@@ -307,7 +312,7 @@ impl Store {
             }),
         };
         if options.repair {
-            store.reconcile(default_caption, &mut report)?;
+            store.reconcile(default_caption, &options.adopt_as, &mut report)?;
         }
         Ok((store, report))
     }
@@ -317,6 +322,7 @@ impl Store {
     fn reconcile(
         &self,
         default_caption: &str,
+        adopt_as: &JobState,
         report: &mut RecoveryReport,
     ) -> Result<(), StoreError> {
         let records = self.inner.jobs.list()?;
@@ -335,7 +341,7 @@ impl Store {
                     }),
                     blob: self.inner.blobs.describe(found.id)?,
                     caption: default_caption.to_string(),
-                    state: JobState::Captured,
+                    state: adopt_as.clone(),
                     attempts: 0,
                     restages: 0,
                     last_error: None,

@@ -90,6 +90,27 @@ fn orphan_photo_without_sidecar_is_adopted_as_captured() {
 }
 
 #[test]
+fn orphan_photo_without_sidecar_waits_for_a_person_where_photos_are_reviewed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(dir.path());
+    let job = store.save_photo(&jpeg(), 400, 400, "x".into()).unwrap();
+    drop(store);
+    std::fs::remove_dir_all(dir.path().join("queue")).unwrap();
+    std::fs::remove_file(dir.path().join(format!("photos/{}.json", job.id))).unwrap();
+    let held = JobState::Held {
+        guest_until_ms: None,
+    };
+    let options = OpenOptions {
+        adopt_as: held.clone(),
+        ..OpenOptions::default()
+    };
+    let (store, report) = Store::open_with(&config(dir.path()), "c", options).unwrap();
+    assert_eq!(report.adopted, vec![job.id]);
+    assert_eq!(store.get(job.id).unwrap().state, held);
+    assert!(!store.get(job.id).unwrap().state.is_pending());
+}
+
+#[test]
 fn record_without_photo_fails_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(dir.path());
