@@ -264,6 +264,34 @@ pub fn run(
     }
 }
 
+/// Splits a tool's stdout into JPEG frames on a thread of its own (`name`), handing each
+/// whole frame over a small channel; the thread ends when the pipe closes or the receiver
+/// is dropped. Both streaming tools (rpicam-vid, gphoto2's live view) are read this way.
+pub fn read_frames(
+    name: &str,
+    stdout: Option<ChildStdout>,
+) -> std::io::Result<std::sync::mpsc::Receiver<Vec<u8>>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let Some(mut pipe) = stdout else { return };
+            let mut splitter = crate::pipeline::mjpeg::Splitter::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                for frame in splitter.feed(&buf[..n]) {
+                    if tx.send(frame).is_err() {
+                        return;
+                    }
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,8 +25,6 @@ use super::v4l2::negotiate::{Format, FormatDesc, FourCc, Sizes};
 use super::v4l2::LiveCamera;
 use super::{Camera, CameraTrouble, CaptureError, Context, Frame, Health, HealthHook};
 use crate::config::CameraConfig;
-use crate::pipeline::mjpeg::Splitter;
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -388,24 +386,7 @@ impl VideoDevice for Movie {
         let mut proc = Proc::spawn(&self.tool, &movie_args())
             .map_err(|e| DeviceError::Gone(format!("gphoto2 cannot be started: {e}")))?;
         let stdout = proc.take_stdout();
-        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(2);
-        std::thread::Builder::new()
-            .name("gphoto2-stdout".into())
-            .spawn(move || {
-                let Some(mut pipe) = stdout else { return };
-                let mut splitter = Splitter::new();
-                let mut buf = vec![0u8; 64 * 1024];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    for frame in splitter.feed(&buf[..n]) {
-                        if tx.send(frame).is_err() {
-                            return;
-                        }
-                    }
-                }
-            })
+        let rx = child::read_frames("gphoto2-stdout", stdout)
             .map_err(|e| DeviceError::Other(format!("cannot start a reader thread: {e}")))?;
         self.running = Some(Running { frames: rx, proc });
         Ok(())

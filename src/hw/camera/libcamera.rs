@@ -23,8 +23,6 @@ use super::v4l2::negotiate::{Format, FormatDesc, FourCc, Sizes};
 use super::v4l2::{LiveCamera, FRAME_RETRIES};
 use super::{Camera, CameraTrouble, CaptureError, Context, Frame, Health};
 use crate::config::{CameraConfig, StillMode};
-use crate::pipeline::mjpeg::Splitter;
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -397,24 +395,7 @@ impl VideoDevice for RpicamStream {
         })?;
         tracing::info!(tool = %self.tool.display(), pid = proc.id(), args = %self.args.join(" "), "camera stream started");
         let stdout = proc.take_stdout();
-        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(2);
-        std::thread::Builder::new()
-            .name("rpicam-vid-stdout".into())
-            .spawn(move || {
-                let Some(mut pipe) = stdout else { return };
-                let mut splitter = Splitter::new();
-                let mut buf = vec![0u8; 64 * 1024];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    for frame in splitter.feed(&buf[..n]) {
-                        if tx.send(frame).is_err() {
-                            return;
-                        }
-                    }
-                }
-            })
+        let rx = child::read_frames("rpicam-vid-stdout", stdout)
             .map_err(|e| DeviceError::Other(format!("cannot start a reader thread: {e}")))?;
         self.running = Some(Running {
             frames: rx,
