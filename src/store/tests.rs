@@ -72,14 +72,20 @@ fn orphan_photo_is_adopted_with_its_sidecar_state() {
     assert_eq!(store.get(job.id).unwrap().state, job.state);
 }
 
-#[test]
-fn orphan_photo_without_sidecar_is_adopted_as_captured() {
+/// A saved photo whose queue and sidecar are both lost: only `photos/<id>.jpg` is left.
+fn photo_without_record_or_sidecar() -> (tempfile::TempDir, Job) {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(dir.path());
     let job = store.save_photo(&jpeg(), 400, 400, "x".into()).unwrap();
     drop(store);
     std::fs::remove_dir_all(dir.path().join("queue")).unwrap();
     std::fs::remove_file(dir.path().join(format!("photos/{}.json", job.id))).unwrap();
+    (dir, job)
+}
+
+#[test]
+fn orphan_photo_without_sidecar_is_adopted_as_captured() {
+    let (dir, job) = photo_without_record_or_sidecar();
     let (store, report) = open(dir.path());
     assert_eq!(report.adopted, vec![job.id]);
     let adopted = store.get(job.id).unwrap();
@@ -91,12 +97,7 @@ fn orphan_photo_without_sidecar_is_adopted_as_captured() {
 
 #[test]
 fn orphan_photo_without_sidecar_waits_for_a_person_where_photos_are_reviewed() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, _) = open(dir.path());
-    let job = store.save_photo(&jpeg(), 400, 400, "x".into()).unwrap();
-    drop(store);
-    std::fs::remove_dir_all(dir.path().join("queue")).unwrap();
-    std::fs::remove_file(dir.path().join(format!("photos/{}.json", job.id))).unwrap();
+    let (dir, job) = photo_without_record_or_sidecar();
     let held = JobState::Held {
         guest_until_ms: None,
     };
