@@ -142,26 +142,26 @@ pub async fn ask(
             }
             Err(_) => {}
         }
-        match offline(config, request.clone()).await {
-            Err(e)
-                if e.downcast_ref::<StoreError>()
-                    .is_some_and(|e| matches!(e, StoreError::InUse { .. }))
-                    && start.elapsed() < COMMAND_WAIT =>
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            Err(e)
-                if e.downcast_ref::<StoreError>()
-                    .is_some_and(|e| matches!(e, StoreError::InUse { .. })) =>
-            {
-                return Err(e.context(format!(
+        let answer = offline(config, request.clone()).await;
+        let in_use = answer.as_ref().is_err_and(|e| {
+            matches!(
+                e.downcast_ref::<StoreError>(),
+                Some(StoreError::InUse { .. })
+            )
+        });
+        if !in_use {
+            return answer;
+        }
+        if start.elapsed() >= COMMAND_WAIT {
+            return answer.map_err(|e| {
+                e.context(format!(
                     "waited {} s and the booth's control socket {} does not answer",
                     COMMAND_WAIT.as_secs(),
                     socket.display()
-                )))
-            }
-            other => return other,
+                ))
+            });
         }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
