@@ -14,8 +14,10 @@
 #     the project promises to build with Debian's rustc 1.85, which is what the boards' own
 #     distribution ships.
 #
-# Usage: scripts/cross-build.sh [--install-only] [--no-tests] [--tests-only] [--no-deb] [TARGET...]
+# Usage: scripts/cross-build.sh [--install-only] [--no-tests] [--tests-only] [--no-deb]
+#                               [--drop-test-build] [TARGET...]
 #   --tests-only: skip the release builds (and the packages made from them).
+#   --drop-test-build: delete each target's test build once its suite has run (CI's disk).
 #   TARGET: aarch64 and/or armv7 (default both).
 # Environment:
 #   ARMV7_TESTS=full|smoke  armv7 runs the whole suite (full) or only the unit tests plus the
@@ -43,12 +45,14 @@ install_only=0
 build_release=1
 run_tests=1
 build_deb=1
+drop_test_build=0
 targets=()
 for arg in "$@"; do
     case "$arg" in
         --install-only) install_only=1 ;;
         --no-tests) run_tests=0 ;;
         --no-deb) build_deb=0 ;;
+        --drop-test-build) drop_test_build=1 ;;
         --tests-only)
             build_release=0
             build_deb=0
@@ -406,6 +410,10 @@ PY
             POSTBOOTH_SOAK_SHOTS="${POSTBOOTH_SOAK_SHOTS:-300}" \
             "$q" -L "$sysroot" "$exe" --test-threads=2 "${skip_args[@]}"
     done
+    if [ $drop_test_build -eq 1 ]; then
+        rm -rf "$CARGO_TARGET_DIR/$(triple "$t")/debug"
+        echo "$t: test build deleted (--drop-test-build)"
+    fi
 done
 
 if [ $build_deb -eq 1 ]; then
