@@ -309,7 +309,7 @@ echo "hardware features: ${wanted[*]:-(none defined in Cargo.toml yet)}"
 # Format: "<test name filter>|<reason>".
 QEMU_SKIPS=(
     "lean::memory_is_given_back|the RSS of a qemu-user process counts the emulator's own translation cache, not just the booth's heap"
-    "camera::libcamera_stream_and_stills_every_shot_posted_once|its stand-in damages every other frame, and the emulated grabber reads the pipe in bursts and keeps each burst's last frame, so all four tries of a shot met damaged frames (seen 2026-12-06; natively it passes; open: keep the newest frame that passes the scan walk)"
+    "camera::libcamera_stream_and_stills_every_shot_posted_once|its stand-in damages every other frame, and the emulated grabber read the pipe in bursts and kept each burst's last frame, so all four tries of a shot met damaged frames (seen 2026-12-06). Fixed since: a retry takes the whole frame just before the refused one (hw::camera::v4l2::recent), and the test's stand-in now writes such bursts natively (plan damaged-bursts), where it passes; not yet run under qemu-user, so the skip stays until someone does"
 )
 
 cargo_cross() {

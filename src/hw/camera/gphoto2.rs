@@ -51,6 +51,7 @@ pub fn open(cfg: &CameraConfig, ctx: Context) -> Result<Box<dyn Camera>, Capture
                 height: 480,
                 warmup_frames: 0,
                 frame_timeout: Duration::from_secs(5),
+                frame_interval: Duration::from_millis(100),
                 retry_base: Duration::from_secs(1),
                 retry_cap: Duration::from_secs(30),
             },

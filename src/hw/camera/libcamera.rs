@@ -6,7 +6,8 @@
 //! is split into frames at JPEG boundaries ([`crate::pipeline::mjpeg`]) and handed to the same
 //! grabber the V4L2 camera uses ([`super::v4l2::live`]: warm-up frames, newest frame kept,
 //! restart with backoff when the process dies), so a press takes the newest complete frame
-//! with no shutter lag, and damaged frames are refused by the scan check as for a webcam.
+//! with no shutter lag, and damaged frames are refused by the scan check as for a webcam (a
+//! press whose frame is refused takes the whole frame just before it: [`super::v4l2::recent`]).
 //!
 //! With `camera.still = "full"` a press stops the stream (libcamera lets one process hold a
 //! camera: a second one fails with "failed to acquire camera"), runs `rpicam-still`, and starts
@@ -20,7 +21,7 @@ use super::v4l2::live::{
     DeviceError, Health as LiveHealth, Opener, RawFrame, Settings, VideoDevice,
 };
 use super::v4l2::negotiate::{Format, FormatDesc, FourCc, Sizes};
-use super::v4l2::{LiveCamera, FRAME_RETRIES};
+use super::v4l2::{frame_interval, LiveCamera, FRAME_RETRIES};
 use super::{Camera, CameraTrouble, CaptureError, Context, Frame, Health};
 use crate::config::{CameraConfig, StillMode};
 use std::path::PathBuf;
@@ -108,6 +109,7 @@ impl Libcamera {
             height: cfg.height,
             warmup_frames: cfg.warmup_frames,
             frame_timeout: Duration::from_secs(5),
+            frame_interval: frame_interval(cfg.framerate),
             retry_base: Duration::from_millis(500),
             retry_cap: Duration::from_secs(10),
         };
@@ -227,6 +229,12 @@ impl Camera for Libcamera {
 
     fn commit(&mut self) -> Result<(), CaptureError> {
         Ok(())
+    }
+
+    fn reject(&mut self) -> Result<(), CaptureError> {
+        // A stream frame refused by the scan walk: the retry may take the whole frame just
+        // before it.
+        self.live.reject()
     }
 
     fn frame_retries(&self) -> u32 {

@@ -90,6 +90,8 @@ pub struct Settings {
     /// Frames dropped after each open while exposure settles.
     pub warmup_frames: u32,
     pub frame_timeout: Duration,
+    /// Time between frames (1 / frame rate), nominal: how old a fallback frame may be.
+    pub frame_interval: Duration,
     pub retry_base: Duration,
     pub retry_cap: Duration,
 }
@@ -377,6 +379,7 @@ mod tests {
         height: 1080,
         warmup_frames: 3,
         frame_timeout: Duration::from_secs(2),
+        frame_interval: Duration::from_millis(33),
         retry_base: Duration::from_millis(500),
         retry_cap: Duration::from_secs(8),
     };

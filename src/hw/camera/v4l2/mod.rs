@@ -7,6 +7,7 @@
 pub mod device;
 pub mod live;
 pub mod negotiate;
+pub mod recent;
 
 use super::preview::PreviewTap;
 use super::{Camera, CaptureError, Context, Frame};
@@ -15,6 +16,7 @@ use live::{
     DeviceError, Grabber, Health as LiveHealth, Opener, RawFrame, Settings, Step, VideoDevice,
 };
 use negotiate::{Format, FourCc};
+use recent::Recent;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -25,9 +27,9 @@ pub const FRAME_RETRIES: u32 = 3;
 /// Called on the grabber thread whenever the camera goes missing or comes back.
 pub type HealthHook = Box<dyn Fn(&LiveHealth) + Send>;
 
-#[derive(Default)]
 struct State {
-    newest: Option<RawFrame>,
+    /// The newest frame, and briefly a few before it for a press whose frame was refused.
+    recent: Recent,
     health: Option<LiveHealth>,
     stop: bool,
     /// Asked to let go of the device (a full-resolution still needs the camera).
@@ -48,6 +50,8 @@ pub struct LiveCamera {
     /// What kind of camera, for `describe` ("V4L2", "libcamera").
     label: &'static str,
     wait: Duration,
+    /// The shooter refused the last frame: the next capture is a retry of the same press.
+    refused: bool,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -60,7 +64,13 @@ impl LiveCamera {
     ) -> Self {
         let name = opener.name();
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                recent: Recent::new(settings.frame_interval),
+                health: None,
+                stop: false,
+                paused: false,
+                released: false,
+            }),
             changed: Condvar::new(),
         });
         let thread_shared = shared.clone();
@@ -74,6 +84,7 @@ impl LiveCamera {
             label: "V4L2",
             // A press waits at most this long for a frame before saying the camera is missing.
             wait: settings.frame_timeout,
+            refused: false,
             thread: Some(thread),
         }
     }
@@ -112,7 +123,7 @@ fn grab<O: Opener>(mut grabber: Grabber<O>, shared: &Shared, hook: HealthHook, t
             let mut state = shared.state.lock().expect("camera state");
             if state.paused && !state.stop {
                 grabber.close();
-                state.newest = None;
+                state.recent.clear();
                 state.released = true;
                 shared.changed.notify_all();
                 state = shared
@@ -151,10 +162,10 @@ fn grab<O: Opener>(mut grabber: Grabber<O>, shared: &Shared, hook: HealthHook, t
         let mut state = shared.state.lock().expect("camera state");
         state.health = health;
         if let Some(frame) = newest {
-            state.newest = Some(frame);
+            state.recent.push(frame, std::time::Instant::now());
         }
         if let Step::Retry { after, .. } = step {
-            state.newest = None;
+            state.recent.clear();
             shared.changed.notify_all();
             // Wait, but wake at once for shutdown.
             let (s, _) = shared
@@ -177,19 +188,22 @@ impl Camera for LiveCamera {
             what: "the camera".into(),
             fix: why.to_string(),
         };
-        let state = self.shared.state.lock().expect("camera state");
+        let retry = std::mem::take(&mut self.refused);
+        let mut state = self.shared.state.lock().expect("camera state");
         if let Some(LiveHealth::Missing(why)) = &state.health {
             return Err(missing(why));
         }
-        // The newest frame, or the next one if the last was just taken.
+        state.recent.begin(retry);
+        // The newest frame, or the next one if the last was just taken; a retry may take a
+        // slightly older whole frame (see `recent`).
         let (mut state, _) = self
             .shared
             .changed
             .wait_timeout_while(state, self.wait, |s| {
-                s.newest.is_none() && !matches!(s.health, Some(LiveHealth::Missing(_)))
+                !s.recent.ready() && !matches!(s.health, Some(LiveHealth::Missing(_)))
             })
             .expect("camera state");
-        match state.newest.take() {
+        match state.recent.take() {
             Some(raw) => to_frame(raw),
             None => Err(match &state.health {
                 Some(LiveHealth::Missing(why)) => missing(why),
@@ -203,6 +217,11 @@ impl Camera for LiveCamera {
     }
 
     fn commit(&mut self) -> Result<(), CaptureError> {
+        Ok(())
+    }
+
+    fn reject(&mut self) -> Result<(), CaptureError> {
+        self.refused = true;
         Ok(())
     }
 
@@ -233,6 +252,11 @@ impl Drop for LiveCamera {
             drop(t);
         }
     }
+}
+
+/// The time between frames at `framerate` (nominal: the camera may deliver fewer).
+pub fn frame_interval(framerate: u32) -> Duration {
+    Duration::from_secs(1) / framerate.max(1)
 }
 
 /// Turns what the device delivered into a frame for the pipeline, without touching the pixels:
@@ -289,6 +313,7 @@ pub fn start(cfg: &crate::config::CameraConfig, hook: HealthHook, tap: PreviewTa
             height: cfg.height,
             warmup_frames: cfg.warmup_frames,
             frame_timeout: Duration::from_secs(5),
+            frame_interval: frame_interval(cfg.framerate),
             retry_base: Duration::from_millis(500),
             retry_cap: Duration::from_secs(10),
         },
@@ -409,6 +434,7 @@ mod tests {
             height: 48,
             warmup_frames: 2,
             frame_timeout: Duration::from_secs(5),
+            frame_interval: Duration::from_millis(33),
             retry_base: Duration::from_millis(1),
             retry_cap: Duration::from_millis(4),
         }
