@@ -2,7 +2,9 @@
 //! by scripts/install-test-tools.sh), driven over WebDriver with fantoccini: a guest presses
 //! the touch button and sees the countdown, the photo and a QR code that decodes (rqrr) to the
 //! expected URL; the operator logs in and approves a held photo, which the simulator then sees
-//! published exactly once. Screenshots are compared with the reviewed ones in
+//! published exactly once; the idle slideshow and the offline "will post when online" screen are
+//! shown with fixed photos (the folder camera), so their snapshots hold no clock. Screenshots are
+//! compared with the reviewed ones in
 //! tests/snapshots/web/ (tolerant of anti-aliasing; `POSTBOOTH_UPDATE_SNAPSHOTS=1` rewrites them
 //! for review).
 
@@ -80,6 +82,15 @@ async fn browser() -> Browser {
         }
     })
     .await;
+    // A page that never finishes loading fails the test in half a minute, not five.
+    client
+        .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+            None,
+            Some(Duration::from_secs(30)),
+            None,
+        ))
+        .await
+        .unwrap();
     Browser {
         driver,
         client,
@@ -425,6 +436,177 @@ async fn a_guest_posts_the_photo_by_pressing_again() {
     let done = all_done(&daemon, Duration::from_secs(60)).await;
     assert_eq!(done.len(), 1, "the second press took no photo");
     assert_eq!(sim.publishes_by_image().get(&done[0].blob.sha256), Some(&1));
+    let _ = b.client.clone().close().await;
+    daemon.stop().await;
+    sim.shutdown().await;
+}
+
+/// A fixed photo for the folder camera (no clock, no counter: the same pixels every run): a
+/// sky, a sun and hills, in one of two palettes.
+fn fixed_photo(path: &Path, variant: u8) {
+    let (w, h) = (800u32, 600u32);
+    let (sky, sun, hill): ([f32; 3], [u8; 3], [u8; 3]) = match variant {
+        0 => ([40.0, 110.0, 200.0], [250, 200, 60], [40, 140, 70]),
+        _ => ([120.0, 40.0, 120.0], [255, 120, 90], [30, 60, 110]),
+    };
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let (fx, fy) = (x as f32, y as f32);
+        let ground = 420.0 + 60.0 * (fx / 130.0).sin();
+        if fy > ground {
+            return image::Rgb(hill);
+        }
+        let (dx, dy) = (fx - 560.0, fy - 200.0);
+        if dx * dx + dy * dy < 90.0 * 90.0 {
+            return image::Rgb(sun);
+        }
+        let t = fy / ground;
+        image::Rgb(sky.map(|c| (c + (255.0 - c) * t * 0.6) as u8))
+    });
+    img.save(path).unwrap();
+}
+
+/// A booth with the folder camera and these fixed photos waiting in its folder.
+fn booth_with_fixed_photos(
+    graph_url_sim: &Simulator,
+    photos: u8,
+    extra: &[(&str, &str, &str)],
+) -> Booth {
+    let folder = tempfile::tempdir().unwrap().keep();
+    for n in 0..photos {
+        fixed_photo(&folder.join(format!("photo-{n}.png")), n);
+    }
+    let dir = quoted(&folder.display().to_string());
+    let mut keys = vec![
+        ("camera", "kind", "\"dir\""),
+        ("camera", "dir", dir.as_str()),
+    ];
+    keys.extend_from_slice(extra);
+    web_booth(graph_url_sim, &keys)
+}
+
+/// Waits until `#id` shows a loaded image; returns its `src`.
+async fn loaded_image(c: &Client, id: &str) -> String {
+    let script = format!(
+        "const i = document.getElementById('{id}'); \
+         return (i && i.complete && i.naturalWidth > 0 && !i.closest('[hidden]')) ? i.getAttribute('src') : null"
+    );
+    eventually(Duration::from_secs(30), id, || async {
+        let v = c.execute(&script, vec![]).await.ok()?;
+        v.as_str().map(str::to_string)
+    })
+    .await
+}
+
+/// Idle: a slideshow of the recent photos, newest first, one after the other. The photos were
+/// taken before the booth (re)started, so the screen has no "photo just taken" to show first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idle_screen_shows_a_slideshow_of_recent_photos() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = booth_with_fixed_photos(&sim, 2, &[("web", "slideshow_after_secs", "1")]);
+    let first = Daemon::start(s.config()).await.unwrap();
+    first.shoot().await.unwrap();
+    first.shoot().await.unwrap();
+    let done = all_done(&first, Duration::from_secs(60)).await;
+    assert_eq!(done.len(), 2);
+    first.stop().await;
+    let daemon = Daemon::start(s.config()).await.unwrap();
+    let base = format!("http://{}", daemon.web_addr().unwrap());
+    let slides: Vec<String> = client()
+        .get(format!("{base}/slides"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(slides.len(), 2, "{slides:?}");
+    let b = browser().await;
+    let c = &b.client;
+    c.goto(&format!("{base}/")).await.unwrap();
+    // The newest photo first; a screenshot taken while the slide changed is taken again.
+    let shot = loop {
+        let before = loaded_image(c, "slide").await;
+        let shot = screenshot(c).await;
+        if before == slides[0] && loaded_image(c, "slide").await == before {
+            break shot;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_snapshot("guest-slideshow", &shot);
+    // Then the next one.
+    eventually(Duration::from_secs(30), "the second slide", || async {
+        (loaded_image(c, "slide").await == slides[1]).then_some(())
+    })
+    .await;
+    let _ = b.client.clone().close().await;
+    daemon.stop().await;
+    sim.shutdown().await;
+}
+
+/// Offline (the network to Instagram is down): "will post when online", with the QR code of the
+/// photo's own download page under `web.public_url`, so the guest takes the photo home now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_the_guest_screen_says_will_post_and_links_to_the_photo() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let s = booth_with_fixed_photos(
+        &sim,
+        1,
+        &[
+            ("web", "public_url", "\"http://192.168.4.1:8080\""),
+            ("web", "slideshow_after_secs", "0"),
+        ],
+    );
+    let mut config = s.config();
+    // Nothing listens there: every call fails to connect, as with the network down.
+    config.instagram.graph_url = format!("http://127.0.0.1:{}/v21.0", free_port());
+    let daemon = Daemon::start(config).await.unwrap();
+    let base = format!("http://{}", daemon.web_addr().unwrap());
+    let job = daemon.shoot().await.unwrap();
+    let b = browser().await;
+    let c = &b.client;
+    c.goto(&format!("{base}/")).await.unwrap();
+    wait_text(c, "#status-sub", "will post when online", |t| {
+        t == "will post when online"
+    })
+    .await;
+    loaded_image(c, "photo-img").await;
+    let shot = screenshot(c).await;
+    let state: serde_json::Value = client()
+        .get(format!("{base}/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["screen"], "offline");
+    assert_eq!(state["photo"]["id"], job.id.to_string());
+    let page = state["photo"]["page"].as_str().unwrap();
+    let link = page
+        .strip_prefix("http://192.168.4.1:8080/p/")
+        .unwrap_or_else(|| panic!("{page} is not under web.public_url"));
+    assert!(!link.is_empty() && !link.contains('/'), "{page}");
+    assert_eq!(
+        decode_qr(&shot),
+        page,
+        "the QR code leads to the photo's download page"
+    );
+    assert_snapshot("guest-offline", &shot);
+    // The link the QR code holds serves this photo (on the booth's own address here).
+    let photo = client()
+        .get(format!("{base}/p/{link}/photo.jpg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(photo.status().as_u16(), 200);
+    let bytes = photo.bytes().await.unwrap();
+    assert_eq!(
+        bytes.len() as u64,
+        std::fs::metadata(daemon.store.photo_path(&job))
+            .unwrap()
+            .len()
+    );
+    assert_eq!(sim.publishes_by_image().len(), 0);
     let _ = b.client.clone().close().await;
     daemon.stop().await;
     sim.shutdown().await;

@@ -298,8 +298,12 @@ impl Publisher {
             );
         };
         let of = pending.len();
-        self.status
-            .send_modify(|s| s.screen = Screen::Publishing { n: 1, of });
+        // While offline the screens keep saying so ("will post when online") until a try gets
+        // through, instead of flickering to "Posting" and back at every retry.
+        if *offline_streak == 0 {
+            self.status
+                .send_modify(|s| s.screen = Screen::Publishing { n: 1, of });
+        }
         match self.drive(job.clone()).await {
             Ok(Some(poll)) => {
                 *offline_streak = 0;

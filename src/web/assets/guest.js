@@ -100,6 +100,12 @@
   });
   for (const el of [slideshow]) el.addEventListener("click", () => { stopSlides(); idleSince = Date.now(); show(live); });
 
+  // The preview stream starts after the page has loaded: a camera with no frame to show (an
+  // empty camera folder, a camera unplugged) would otherwise keep the page loading for ever.
+  const startPreview = () => { $("preview").src = "/preview.mjpg"; };
+  if (document.readyState === "complete") startPreview();
+  else window.addEventListener("load", startPreview);
+
   const events = new EventSource("/events");
   events.addEventListener("state", (e) => render(JSON.parse(e.data)));
 })();
