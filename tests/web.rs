@@ -40,6 +40,17 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// A client whose connections come from `ip` (any 127.x.y.z reaches the booth's 127.0.0.1).
+pub fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(std::net::IpAddr::from(ip))
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
 /// Every body the tests receive, to search for secrets at the end.
 #[derive(Default)]
 pub struct Seen(pub Vec<String>);
@@ -406,11 +417,14 @@ async fn the_console_needs_a_session_a_csrf_token_and_the_same_origin() {
         .await;
     assert_eq!(code, 200);
 
-    // Five wrong passwords, then even the right one waits.
+    // Five wrong passwords from one address (a guest guessing), then even the right one waits
+    // there; the operator on another address still logs in.
+    let guesser = client_from([127, 0, 0, 1]);
     for _ in 0..postbooth::web::admin::MAX_FAILURES {
         let (code, _) = seen
             .text(
-                c.post(format!("{base}/admin/login"))
+                guesser
+                    .post(format!("{base}/admin/login"))
                     .form(&[("password", "guess")])
                     .send()
                     .await
@@ -421,7 +435,35 @@ async fn the_console_needs_a_session_a_csrf_token_and_the_same_origin() {
     }
     let (code, _) = seen
         .text(
-            c.post(format!("{base}/admin/login"))
+            guesser
+                .post(format!("{base}/admin/login"))
+                .form(&[("password", PASSWORD)])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, 429);
+    let operator = client_from([127, 0, 0, 2]);
+    let r = operator
+        .post(format!("{base}/admin/login"))
+        .form(&[("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        303,
+        "another address is not locked out"
+    );
+    assert!(session_cookie(&r).is_some());
+    seen.text(r).await;
+    // A forged X-Forwarded-For does not give the guesser a fresh address.
+    let (code, _) = seen
+        .text(
+            guesser
+                .post(format!("{base}/admin/login"))
+                .header("x-forwarded-for", "10.9.8.7")
                 .form(&[("password", PASSWORD)])
                 .send()
                 .await

@@ -1,9 +1,12 @@
 //! The operator console at `/admin`: a password (argon2 hash in `web.admin_password_file`,
 //! owner-only, written by `postbooth web set-password`), a session cookie (HttpOnly,
 //! SameSite=Strict, random 128 bits), a CSRF token required on every state-changing request
-//! (plus a same-origin check), and failed logins limited to [`MAX_FAILURES`] a minute.
+//! (plus a same-origin check), and failed logins limited to [`MAX_FAILURES`] a minute per
+//! client address ([`super::ratelimit`]).
 //! What it shows never holds a secret: no token, no S3 key, no password hash.
 
+use super::ratelimit::LoginFailures;
+pub use super::ratelimit::{FAILURE_WINDOW, MAX_FAILURES};
 use super::App;
 use crate::job::{Decision, Job};
 use axum::extract::{ConnectInfo, Form, Path as UrlPath, State};
@@ -11,7 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -22,9 +25,6 @@ const LOGIN_HTML: &str = include_str!("assets/login.html");
 const CONSOLE_HTML: &str = include_str!("assets/console.html");
 const CONSOLE_JS: &str = include_str!("assets/console.js");
 
-/// Failed logins allowed per [`FAILURE_WINDOW`] (all clients together: a booth has one operator).
-pub const MAX_FAILURES: usize = 5;
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// A console session lasts a working day.
 const SESSION_LIFE: Duration = Duration::from_secs(12 * 3600);
 const COOKIE: &str = "postbooth_session";
@@ -123,7 +123,7 @@ struct Session {
 pub struct Admin {
     hash: Result<String, String>,
     sessions: Mutex<HashMap<String, Session>>,
-    failures: Mutex<VecDeque<Instant>>,
+    failures: Mutex<LoginFailures>,
 }
 
 fn random_token() -> String {
@@ -132,21 +132,12 @@ fn random_token() -> String {
     hex::encode(bytes)
 }
 
-/// Failed attempts in the window: may another attempt be made at `now`? Pure.
-pub fn may_try(failures: &VecDeque<Instant>, now: Instant) -> bool {
-    failures
-        .iter()
-        .filter(|t| now.duration_since(**t) < FAILURE_WINDOW)
-        .count()
-        < MAX_FAILURES
-}
-
 impl Admin {
     pub fn open(path: &Path) -> Self {
         Self {
             hash: read_password_file(path).map_err(|e| e.to_string()),
             sessions: Mutex::new(HashMap::new()),
-            failures: Mutex::new(VecDeque::new()),
+            failures: Mutex::new(LoginFailures::default()),
         }
     }
 
@@ -295,22 +286,19 @@ async fn login(
             app.admin.problem().unwrap_or("the console is off"),
         );
     };
-    {
-        let mut failures = app.admin.failures.lock().expect("failures lock");
-        let now = Instant::now();
-        while failures
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= FAILURE_WINDOW)
-        {
-            failures.pop_front();
-        }
-        if !may_try(&failures, now) {
-            tracing::warn!(%peer, "console login refused: too many failed attempts in the last minute");
-            return refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many failed attempts: wait a minute",
-            );
-        }
+    // Per TCP peer address; see `ratelimit` for what that means behind a reverse proxy.
+    let may = app
+        .admin
+        .failures
+        .lock()
+        .expect("failures lock")
+        .may_try(peer.ip(), Instant::now());
+    if !may {
+        tracing::warn!(%peer, "console login refused: too many failed attempts from this address in the last minute");
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed attempts: wait a minute",
+        );
     }
     let password = form.password;
     let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
@@ -321,7 +309,7 @@ async fn login(
             .failures
             .lock()
             .expect("failures lock")
-            .push_back(Instant::now());
+            .record(peer.ip(), Instant::now());
         tracing::warn!(%peer, "console login failed: wrong password");
         return refuse(StatusCode::UNAUTHORIZED, "wrong password");
     }
@@ -567,18 +555,6 @@ async fn photo(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn five_failures_a_minute_then_wait() {
-        let t0 = Instant::now();
-        let mut f = VecDeque::new();
-        for i in 0..MAX_FAILURES {
-            assert!(may_try(&f, t0), "attempt {i}");
-            f.push_back(t0);
-        }
-        assert!(!may_try(&f, t0 + Duration::from_secs(59)));
-        assert!(may_try(&f, t0 + FAILURE_WINDOW));
-    }
 
     #[test]
     fn cross_site_requests_are_told_apart() {

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod links;
 pub mod logbuf;
 pub mod qr;
+pub mod ratelimit;
 
 use crate::config::{Config, TriggerKind};
 use crate::hw::camera::preview::Preview;
