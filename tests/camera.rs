@@ -363,10 +363,68 @@ fn display_shows(frames: &std::path::Path, screen: postbooth::ui::Screen) -> boo
     }
 }
 
+/// A fake systemd `NOTIFY_SOCKET` that notes when each `WATCHDOG=1` ping came (seconds since
+/// the epoch, the clock of the stand-ins' log), read on its own thread as systemd does.
+struct WatchdogPings {
+    socket: std::path::PathBuf,
+    times: std::sync::Arc<std::sync::Mutex<Vec<f64>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl WatchdogPings {
+    fn listen(socket: std::path::PathBuf) -> WatchdogPings {
+        let sock = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (t, st) = (times.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while !st.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(n) = sock.recv(&mut buf) {
+                    if String::from_utf8_lossy(&buf[..n])
+                        .lines()
+                        .any(|l| l == "WATCHDOG=1")
+                    {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_secs_f64();
+                        t.lock().unwrap().push(now);
+                    }
+                }
+            }
+        });
+        WatchdogPings {
+            socket,
+            times,
+            stop,
+        }
+    }
+
+    /// Pings that came after `from` and before `to` (stand-in log times).
+    fn between(&self, from: f64, to: f64) -> usize {
+        let times = self.times.lock().unwrap();
+        times.iter().filter(|&&t| from < t && t < to).count()
+    }
+
+    fn count(&self) -> usize {
+        self.times.lock().unwrap().len()
+    }
+}
+
+impl Drop for WatchdogPings {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// `kind = "gphoto2"` with a gphoto2 stand-in and each DSLR error injected: busy and focus
 /// failures are retried, a hung capture is killed and the port reset, a camera claimed by
 /// gvfs or asleep is said on the display, in the shot's error and in `doctor`; the daemon stays
-/// up, every acknowledged photo is posted once, live view and photos never overlap.
+/// up and the systemd watchdog keeps being pinged (during the hang too), every acknowledged
+/// photo is posted once, live view and photos never overlap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gphoto2_errors_are_said_and_nothing_acknowledged_is_lost() {
     use postbooth::ui::{CameraTrouble, Screen};
@@ -382,7 +440,11 @@ async fn gphoto2_errors_are_said_and_nothing_acknowledged_is_lost() {
             ("display", "png_dir", &quoted(&png.display().to_string())),
         ],
     );
-    let env = tools.env();
+    // Under systemd with a watchdog: a ping every 0.2 s (half of WATCHDOG_USEC).
+    let pings = WatchdogPings::listen(tools.dir.path().join("notify.sock"));
+    let mut env = tools.env();
+    env.push(("NOTIFY_SOCKET".into(), pings.socket.display().to_string()));
+    env.push(("WATCHDOG_USEC".into(), "400000".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let socket = booth.socket();
     tools.plan(
@@ -412,6 +474,22 @@ async fn gphoto2_errors_are_said_and_nothing_acknowledged_is_lost() {
     let e = shoot(&socket).await.unwrap_err();
     assert!(e.contains("did not deliver the photo within 3 s"), "{e}");
     assert_eq!(tools.count("gphoto2", "reset"), 1);
+    // The watchdog was pinged all the while the capture hung (a ping every 0.2 s for 3 s; a
+    // daemon frozen by the hung camera would send none and systemd would restart it).
+    let when = |event: &str| {
+        tools
+            .events()
+            .iter()
+            .find(|e| e["tool"] == "gphoto2" && e["event"] == event)
+            .and_then(|e| e["t"].as_f64())
+            .unwrap_or_else(|| panic!("no gphoto2 {event} event"))
+    };
+    let during_hang = pings.between(when("hang"), when("reset"));
+    assert!(
+        during_hang >= 3,
+        "{during_hang} watchdog pings while the capture hung:\n{}",
+        daemon.log_text()
+    );
     ok(shoot(&socket).await);
     assert!(daemon.is_running());
 
@@ -438,6 +516,13 @@ async fn gphoto2_errors_are_said_and_nothing_acknowledged_is_lost() {
     std::fs::write(tools.dir.path().join("dslr.state"), "ok").unwrap();
     ok(shoot(&socket).await);
     assert!(daemon.is_running(), "{}", daemon.log_text());
+    // And the watchdog is still pinged after every error.
+    let so_far = pings.count();
+    eventually(Duration::from_secs(30), "more watchdog pings", || {
+        let n = pings.count();
+        async move { (n > so_far + 1).then_some(()) }
+    })
+    .await;
     let captured: Vec<_> = tools
         .events()
         .into_iter()
