@@ -1,5 +1,6 @@
 //! The web pages in a real headless Chromium (Debian's `chromium` + `chromium-driver`, installed
-//! by scripts/install-test-tools.sh), driven over WebDriver with fantoccini: a guest presses
+//! by scripts/install-test-tools.sh), driven over WebDriver with fantoccini (chosen over
+//! chromiumoxide by measurement, docs/PERFORMANCE.md): a guest presses
 //! the touch button and sees the countdown, the photo and a QR code that decodes (rqrr) to the
 //! expected URL; the operator logs in and approves a held photo, which the simulator then sees
 //! published exactly once; the idle slideshow and the offline "will post when online" screen are
