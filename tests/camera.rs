@@ -559,6 +559,109 @@ async fn gphoto2_errors_are_said_and_nothing_acknowledged_is_lost() {
     sim.shutdown().await;
 }
 
+/// The pid of every `gphoto2 --capture-movie` (live view) the stand-in started.
+fn live_views(tools: &Standins) -> Vec<i64> {
+    tools
+        .events()
+        .iter()
+        .filter(|e| {
+            e["tool"] == "gphoto2"
+                && e["event"] == "start"
+                && e["args"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == "--capture-movie"))
+        })
+        .filter_map(|e| e["pid"].as_i64())
+        .collect()
+}
+
+/// A DSLR's live view runs only while someone watches the preview: not at start, not after a
+/// photo nobody watched; started for a viewer of /preview.mjpg, stopped and restarted around a
+/// photo taken while watched, stopped once the viewer has gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gphoto2_live_view_runs_only_while_someone_watches() {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let tools = Standins::new(640, 480, 3);
+    let port = crate::helper::free_port();
+    let booth = setup_with(
+        &sim.base_url(),
+        &[
+            ("camera", "kind", &quoted("gphoto2")),
+            ("web", "listen", &quoted(&format!("127.0.0.1:{port}"))),
+        ],
+    );
+    let env = tools.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let socket = booth.socket();
+    let mut daemon = booth.spawn_daemon("liveview", &env);
+    wait_up(&socket, &mut daemon).await;
+    let mut acknowledged = std::collections::BTreeMap::new();
+    let (id, sha) = shoot(&socket).await.expect("a DSLR photo");
+    acknowledged.insert(id, sha);
+    assert_eq!(
+        live_views(&tools),
+        Vec::<i64>::new(),
+        "live view ran with nobody watching:\n{}",
+        daemon.log_text()
+    );
+
+    // Someone opens the guest screen's preview: live view starts and frames arrive.
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut stream = client
+        .get(format!("http://127.0.0.1:{port}/preview.mjpg"))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while !seen.windows(2).any(|w| w == [0xFF, 0xD9]) {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), stream.chunk())
+            .await
+            .expect("a preview frame within 30 s")
+            .unwrap()
+            .expect("the stream goes on");
+        seen.extend_from_slice(&chunk);
+    }
+    assert_eq!(live_views(&tools).len(), 1);
+    // A photo while watched: live view lets go of the camera, then starts again.
+    let (id, sha) = shoot(&socket).await.expect("a DSLR photo while watched");
+    acknowledged.insert(id, sha);
+    eventually(
+        Duration::from_secs(30),
+        "live view again after the photo",
+        || {
+            let n = live_views(&tools).len();
+            async move { (n == 2).then_some(()) }
+        },
+    )
+    .await;
+    tools.assert_never_two_at_once();
+
+    // The viewer goes: live view is stopped (SIGTERM, which the stand-in logs).
+    drop(stream);
+    let pid = *live_views(&tools).last().unwrap();
+    eventually(Duration::from_secs(30), "live view stopped", || {
+        let stopped = tools
+            .events()
+            .iter()
+            .any(|e| e["pid"] == pid && e["event"] == "exit");
+        async move { stopped.then_some(()) }
+    })
+    .await;
+    assert!(
+        daemon
+            .log_text()
+            .contains("live view stopped: nobody watches the preview"),
+        "{}",
+        daemon.log_text()
+    );
+    let (id, sha) = shoot(&socket).await.expect("a DSLR photo after");
+    acknowledged.insert(id, sha);
+    assert_eq!(live_views(&tools).len(), 2, "not restarted for nobody");
+    posted_once(&sim, &acknowledged, "gphoto2 live view").await;
+    daemon.terminate();
+    sim.shutdown().await;
+}
+
 /// `kind = "auto"` takes the DSLR when one answers, else the Pi camera, and says so;
 /// `camera.preview = "libcamera"` runs the Pi camera for the live view while the DSLR takes
 /// the photos (no DSLR live view then); `doctor` lists every camera it sees.

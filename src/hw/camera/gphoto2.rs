@@ -12,8 +12,10 @@
 //!   `--no-keep` deletes it from the card unless `camera.keep_on_card` (`--keep`).
 //! - Live view for the preview stream (not when `camera.preview` names another camera, nor in
 //!   `doctor`): `gphoto2 --capture-movie --stdout` writes the camera's preview JPEGs one after
-//!   another (MJPEG), run under the same grabber as the webcam; it is stopped (and reaped)
-//!   before each photo and started again after, so one process at a time talks to the camera.
+//!   another (MJPEG), run under the same grabber as the webcam, only while someone watches
+//!   the preview (and [`LIVE_VIEW_LINGER`] after the last viewer goes: live view keeps the
+//!   mirror up and the sensor busy); it is stopped (and reaped) before each photo and started
+//!   again after if still watched, so one process at a time talks to the camera.
 //! - The errors DSLR owners meet are said in plain words ([`classify`]) and retried where that
 //!   helps: busy and focus a few times, "no camera found" with backoff until it wakes up.
 
@@ -22,7 +24,7 @@ use super::v4l2::live::{
     DeviceError, Health as LiveHealth, Opener, RawFrame, Settings, VideoDevice,
 };
 use super::v4l2::negotiate::{Format, FormatDesc, FourCc, Sizes};
-use super::v4l2::LiveCamera;
+use super::v4l2::{Demand, LiveCamera, LIVE_VIEW_LINGER};
 use super::{Camera, CameraTrouble, CaptureError, Context, Frame, Health, HealthHook};
 use crate::config::CameraConfig;
 use std::path::PathBuf;
@@ -43,7 +45,7 @@ pub fn open(cfg: &CameraConfig, ctx: Context) -> Result<Box<dyn Camera>, Capture
     let live = (!ctx.preview.is_closed()).then(|| {
         let health = ctx.health.clone();
         let hook = Box::new(move |h: &LiveHealth| health(&live_health(h)));
-        LiveCamera::start(
+        LiveCamera::start_with(
             MovieOpener,
             Settings {
                 // Nominal: the camera decides its preview size, the pipeline reads each JPEG's.
@@ -57,6 +59,11 @@ pub fn open(cfg: &CameraConfig, ctx: Context) -> Result<Box<dyn Camera>, Capture
             },
             hook,
             ctx.preview.clone(),
+            // Only while someone watches: live view keeps the mirror up and the sensor busy,
+            // which slows the next capture and drains the camera's battery.
+            Demand::WhileWatched {
+                linger: LIVE_VIEW_LINGER,
+            },
         )
         .labelled("gphoto2 live view")
     });

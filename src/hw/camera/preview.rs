@@ -164,6 +164,12 @@ impl PreviewTap {
         !slot.closed && slot.last.is_none_or(|t| t.elapsed() >= self.inner.interval)
     }
 
+    /// Whether anyone holds a receiver now (whatever the frame rate): a camera that runs only
+    /// for the preview (a DSLR's live view) runs while this is true.
+    pub fn has_viewers(&self) -> bool {
+        self.inner.tx.receiver_count() > 0 && !self.inner.slot.lock().expect("preview slot").closed
+    }
+
     /// Hands a frame to the preview thread (replacing one not yet encoded). Returns at once.
     pub fn offer(&self, frame: Frame) {
         let mut slot = self.inner.slot.lock().expect("preview slot");

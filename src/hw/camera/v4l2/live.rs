@@ -149,6 +149,11 @@ impl<O: Opener> Grabber<O> {
         self.newest.take()
     }
 
+    /// Whether the device is open (a step reads frames rather than opening it).
+    pub fn is_open(&self) -> bool {
+        self.device.is_some()
+    }
+
     /// Closes the device (it is opened again by the next step).
     pub fn close(&mut self) {
         self.device = None;
@@ -290,6 +295,9 @@ pub(crate) mod fake {
         pub driver_size: Option<(u32, u32)>,
         /// Frame numbers delivered cut short (no end-of-image marker).
         pub damaged: Vec<u32>,
+        /// Devices opened and closed (dropped) so far.
+        pub opened: u32,
+        pub closed: u32,
     }
 
     #[derive(Clone, Default)]
@@ -308,6 +316,7 @@ pub(crate) mod fake {
                 result?;
             }
             let reads_left = s.unplug_after.pop_front().flatten();
+            s.opened += 1;
             Ok(Box::new(FakeDevice {
                 script: self.0.clone(),
                 reads_left,
@@ -316,6 +325,12 @@ pub(crate) mod fake {
         }
         fn name(&self) -> String {
             "/dev/video-fake".into()
+        }
+    }
+
+    impl Drop for FakeDevice {
+        fn drop(&mut self) {
+            self.script.lock().unwrap().closed += 1;
         }
     }
 

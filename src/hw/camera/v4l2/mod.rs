@@ -24,6 +24,34 @@ use std::time::Duration;
 /// Frames taken after one that cannot be decoded, before the press fails.
 pub const FRAME_RETRIES: u32 = 3;
 
+/// When a live camera runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Demand {
+    /// Always (unless paused): photos come from the stream.
+    Always,
+    /// Only while someone watches the preview, and `linger` after the last viewer went: the
+    /// stream is only for the preview (a DSLR's live view keeps its mirror up and sensor busy).
+    WhileWatched { linger: Duration },
+}
+
+/// How often an idle live view looks for a viewer (the preview has no wake-up for that).
+const VIEWER_POLL: Duration = Duration::from_millis(200);
+/// How long a DSLR's live view keeps running after its last viewer: a page reload or a
+/// /preview.jpg poller comes back within that, and each start costs the camera a mirror flip
+/// and about a second before its first frame.
+pub const LIVE_VIEW_LINGER: Duration = Duration::from_secs(3);
+
+/// Whether the device should be open: not while paused (the camera is lent out for a photo);
+/// on demand, only if someone watched no longer than `linger` ago (`watched_ago`: `None` if
+/// nobody ever did).
+pub fn should_run(paused: bool, demand: Demand, watched_ago: Option<Duration>) -> bool {
+    !paused
+        && match demand {
+            Demand::Always => true,
+            Demand::WhileWatched { linger } => watched_ago.is_some_and(|ago| ago <= linger),
+        }
+}
+
 /// Called on the grabber thread whenever the camera goes missing or comes back.
 pub type HealthHook = Box<dyn Fn(&LiveHealth) + Send>;
 
@@ -62,6 +90,17 @@ impl LiveCamera {
         hook: HealthHook,
         tap: PreviewTap,
     ) -> Self {
+        Self::start_with(opener, settings, hook, tap, Demand::Always)
+    }
+
+    /// [`start`](Self::start), running only as `demand` says.
+    pub fn start_with<O: Opener + 'static>(
+        opener: O,
+        settings: Settings,
+        hook: HealthHook,
+        tap: PreviewTap,
+        demand: Demand,
+    ) -> Self {
         let name = opener.name();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -76,7 +115,15 @@ impl LiveCamera {
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("camera".into())
-            .spawn(move || grab(Grabber::new(opener, settings), &thread_shared, hook, &tap))
+            .spawn(move || {
+                grab(
+                    Grabber::new(opener, settings),
+                    &thread_shared,
+                    hook,
+                    &tap,
+                    demand,
+                )
+            })
             .expect("spawning the camera thread");
         Self {
             shared,
@@ -116,25 +163,62 @@ impl LiveCamera {
     }
 }
 
-fn grab<O: Opener>(mut grabber: Grabber<O>, shared: &Shared, hook: HealthHook, tap: &PreviewTap) {
+fn grab<O: Opener>(
+    mut grabber: Grabber<O>,
+    shared: &Shared,
+    hook: HealthHook,
+    tap: &PreviewTap,
+    demand: Demand,
+) {
     let mut last_health: Option<LiveHealth> = None;
+    let mut last_watched: Option<std::time::Instant> = None;
+    // Closed for want of viewers (an on-demand stream starts so).
+    let mut idle = demand != Demand::Always;
     loop {
         {
             let mut state = shared.state.lock().expect("camera state");
-            if state.paused && !state.stop {
+            // Idle while paused or (on demand) unwatched: the device closed, the tool stopped.
+            loop {
+                if state.stop {
+                    return;
+                }
+                let watched_ago = if demand != Demand::Always && tap.has_viewers() {
+                    last_watched = Some(std::time::Instant::now());
+                    Some(Duration::ZERO)
+                } else {
+                    last_watched.map(|t| t.elapsed())
+                };
+                if should_run(state.paused, demand, watched_ago) {
+                    if std::mem::take(&mut idle) {
+                        tracing::info!("live view starting: someone watches the preview");
+                    }
+                    break;
+                }
+                if !state.paused && !idle {
+                    // Nobody watches: stop, and show nothing stale to the next viewer.
+                    tracing::info!("live view stopped: nobody watches the preview");
+                    tap.clear();
+                    idle = true;
+                }
                 grabber.close();
                 state.recent.clear();
-                state.released = true;
-                shared.changed.notify_all();
-                state = shared
-                    .changed
-                    .wait_while(state, |s| s.paused && !s.stop)
-                    .expect("camera state");
-                state.released = false;
+                if state.paused && !state.released {
+                    state.released = true;
+                    shared.changed.notify_all();
+                }
+                state = match demand {
+                    Demand::Always => shared.changed.wait(state).expect("camera state"),
+                    // Resumes and stops wake it at once; viewers are looked for.
+                    Demand::WhileWatched { .. } => {
+                        shared
+                            .changed
+                            .wait_timeout(state, VIEWER_POLL)
+                            .expect("camera state")
+                            .0
+                    }
+                };
             }
-            if state.stop {
-                return;
-            }
+            state.released = false;
         }
         let step = grabber.step();
         let health = grabber.health().cloned();
@@ -580,6 +664,80 @@ mod tests {
         }
         // Presses still get frames while the preview runs.
         assert!(matches!(cam.capture().unwrap(), Frame::Raw(_)));
+        preview.close();
+    }
+
+    #[test]
+    fn on_demand_streams_run_only_while_watched_or_lingering() {
+        let linger = Duration::from_secs(3);
+        let on_demand = Demand::WhileWatched { linger };
+        let s = Duration::from_secs;
+        assert!(!should_run(false, on_demand, None), "never watched");
+        assert!(should_run(false, on_demand, Some(s(0))), "watched now");
+        assert!(
+            should_run(false, on_demand, Some(s(3))),
+            "within the linger"
+        );
+        assert!(!should_run(false, on_demand, Some(s(4))));
+        assert!(
+            !should_run(true, on_demand, Some(s(0))),
+            "lent out for a photo"
+        );
+        assert!(should_run(false, Demand::Always, None));
+        assert!(!should_run(true, Demand::Always, None));
+    }
+
+    /// An on-demand camera (a DSLR's live view) opens its device for the first viewer, lends
+    /// it out for a photo, and closes it when the last viewer goes.
+    #[test]
+    fn on_demand_live_camera_opens_for_viewers_only() {
+        use crate::hw::camera::preview::Preview;
+        let script = Arc::new(Mutex::new(Script {
+            offered: vec![FormatDesc {
+                fourcc: FourCc::MJPG,
+                sizes: Sizes::Discrete(vec![(64, 48)]),
+            }],
+            ..Script::default()
+        }));
+        let preview = Preview::with_rate(&Default::default(), 50);
+        let cam = LiveCamera::start_with(
+            FakeOpener(script.clone()),
+            settings(),
+            Box::new(|_| {}),
+            preview.tap(),
+            Demand::WhileWatched {
+                linger: Duration::ZERO,
+            },
+        );
+        let counts = || {
+            let s = script.lock().unwrap();
+            (s.opened, s.closed)
+        };
+        let until = |want: (u32, u32)| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while counts() != want {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{:?} != {want:?}",
+                    counts()
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        // The camera thread went through its idle loop (a pause is answered there) without
+        // opening anything: nobody watches.
+        assert!(cam.pause(Duration::from_secs(30)));
+        cam.resume();
+        assert_eq!(counts(), (0, 0));
+        let rx = preview.subscribe();
+        until((1, 0));
+        // A photo: the device is closed while lent out, opened again after.
+        assert!(cam.pause(Duration::from_secs(30)));
+        assert_eq!(counts(), (1, 1));
+        cam.resume();
+        until((2, 1));
+        drop(rx);
+        until((2, 2));
         preview.close();
     }
 
