@@ -7,13 +7,15 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+#[derive(Debug, PartialEq, Eq, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Ok,
     Warn,
     Fail,
 }
 
+#[derive(Debug, serde::Serialize)]
 pub struct Check {
     pub name: &'static str,
     pub verdict: Verdict,
@@ -56,16 +58,25 @@ pub async fn checks(config_path: &Path) -> Vec<Check> {
         Verdict::Ok,
         format!("{} is valid", config_path.display()),
     )];
-    out.push(store_check(&config).await);
-    out.push(disk_check(&config));
-    out.push(camera_check(&config));
-    out.extend(hardware_checks(&config));
+    out.extend(checks_of(&config).await);
+    out
+}
+
+/// Every check after the config's, for a config already loaded (the running booth's console
+/// shows these). Each only reads: the store through the running booth's socket (or opened
+/// read-only, never repaired), the camera without taking it from a running booth.
+pub async fn checks_of(config: &Config) -> Vec<Check> {
+    let mut out = Vec::new();
+    out.push(store_check(config).await);
+    out.push(disk_check(config));
+    out.push(camera_check(config));
+    out.extend(hardware_checks(config));
     out.push(clock_check());
-    out.extend(windows_check(&config));
+    out.extend(windows_check(config));
     match Token::load(&config.instagram.access_token_file) {
         Ok(token) => {
-            out.push(token_check(&config, &token));
-            out.extend(graph_checks(&config, token).await);
+            out.push(token_check(config, &token));
+            out.extend(graph_checks(config, token).await);
         }
         Err(e) => out.push(check("token", Verdict::Fail, e.to_string())),
     }

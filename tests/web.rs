@@ -417,6 +417,53 @@ async fn the_console_needs_a_session_a_csrf_token_and_the_same_origin() {
         .await;
     assert_eq!(code, 200);
 
+    // Doctor's checks, on demand: only with a session, every check doctor runs, no secret.
+    let (code, _) = seen
+        .text(
+            c.get(format!("{base}/admin/api/doctor"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, 401);
+    let (code, body) = seen
+        .text(
+            c.get(format!("{base}/admin/api/doctor"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let doctor: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let found = |name: &str| {
+        doctor["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} check in {body}"))
+            .clone()
+    };
+    for name in ["disk", "camera", "clock", "token"] {
+        found(name);
+    }
+    // Asked through this booth's own control socket: the store is not opened a second time.
+    let store = found("store");
+    assert!(
+        store["message"]
+            .as_str()
+            .unwrap()
+            .contains("the booth is running"),
+        "{store}"
+    );
+    // The simulator answered doctor's Graph calls.
+    let network = found("network");
+    assert_eq!(network["verdict"], "ok", "{network}");
+    assert!(network["message"].as_str().unwrap().contains("account @"));
+
     // Five wrong passwords from one address (a guest guessing), then even the right one waits
     // there; the operator on another address still logs in.
     let guesser = client_from([127, 0, 0, 1]);

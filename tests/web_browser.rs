@@ -371,6 +371,21 @@ async fn the_operator_logs_in_and_approves_a_held_photo_posted_once() {
     })
     .await;
     assert_snapshot("console", &screenshot(c).await);
+    // Doctor's checks, on demand (below the fold: after the snapshot, since it scrolls).
+    c.find(Locator::Css("#doctor-run"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css(
+            "#doctor tr[data-name='network'][data-verdict='ok']",
+        ))
+        .await
+        .unwrap();
+    assert!(!c.source().await.unwrap().contains(TOKEN));
     let _ = b.client.clone().close().await;
     daemon.stop().await;
     sim.shutdown().await;

@@ -124,6 +124,8 @@ pub struct Admin {
     hash: Result<String, String>,
     sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<LoginFailures>,
+    /// The last run of doctor's checks and when it ran (one run at a time).
+    doctor: tokio::sync::Mutex<Option<(Instant, serde_json::Value)>>,
 }
 
 fn random_token() -> String {
@@ -138,6 +140,7 @@ impl Admin {
             hash: read_password_file(path).map_err(|e| e.to_string()),
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(LoginFailures::default()),
+            doctor: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -241,6 +244,7 @@ pub(super) fn router() -> Router<Arc<App>> {
         .route("/admin/login", post(login))
         .route("/admin/logout", post(logout))
         .route("/admin/api/state", get(api_state))
+        .route("/admin/api/doctor", get(api_doctor))
         .route("/admin/api/jobs/{id}/{action}", post(api_job))
         .route("/admin/photo/{id}", get(photo))
 }
@@ -459,6 +463,81 @@ async fn api_state(State(app): State<Arc<App>>, headers: HeaderMap) -> Response 
     .into_response()
 }
 
+/// Doctor's results are reused this long: each run asks Instagram three questions and lists
+/// the cameras, too much for every console refresh.
+const DOCTOR_FRESH: Duration = Duration::from_secs(30);
+
+/// `postbooth doctor`'s checks (all but the config file's, which the running booth has
+/// already loaded), run on demand from the console. Read-only like doctor itself; the store
+/// is asked through this booth's own control socket.
+async fn api_doctor(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&app, &headers, false) {
+        return *r;
+    }
+    let mut last = app.admin.doctor.lock().await;
+    if let Some((at, result)) = last.as_ref() {
+        if at.elapsed() < DOCTOR_FRESH {
+            return axum::Json(result.clone()).into_response();
+        }
+    }
+    let config = app.config.clone();
+    // Some checks run tools and open devices synchronously: off the async workers.
+    let handle = tokio::runtime::Handle::current();
+    let (checks, secrets) = tokio::task::spawn_blocking(move || {
+        let checks = handle.block_on(crate::doctor::checks_of(&config));
+        (checks, secrets_of(&config))
+    })
+    .await
+    .unwrap_or_else(|e| {
+        let failed = crate::doctor::Check {
+            name: "doctor",
+            verdict: crate::doctor::Verdict::Fail,
+            message: format!("the checks stopped: {e}"),
+        };
+        (vec![failed], Vec::new())
+    });
+    let checks: Vec<serde_json::Value> = checks
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "name": c.name,
+                "verdict": c.verdict,
+                "message": scrub(&c.message, &secrets),
+            })
+        })
+        .collect();
+    let result = serde_json::json!({ "checks": checks, "ran_at_ms": crate::clock::system_ms() });
+    *last = Some((Instant::now(), result.clone()));
+    axum::Json(result).into_response()
+}
+
+/// The secrets a check's words must never carry to a browser (none of doctor's messages
+/// holds one today; this keeps it so if an error one day quotes a request).
+fn secrets_of(config: &crate::config::Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(t) = crate::publish::graph::Token::load(&config.instagram.access_token_file) {
+        out.push(t.expose().to_string());
+    }
+    for file in [
+        &config.media.s3_secret_key_file,
+        &config.media.s3_access_key_file,
+        &config.web.admin_password_file,
+    ] {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            out.push(text.trim().to_string());
+        }
+    }
+    out.retain(|s| s.len() >= 8);
+    out
+}
+
+/// `text` with every secret replaced. Pure.
+fn scrub(text: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .fold(text.to_string(), |t, s| t.replace(s.as_str(), "[secret]"))
+}
+
 fn check(name: &str, ok: bool, message: &str) -> serde_json::Value {
     serde_json::json!({"name": name, "ok": ok, "message": message})
 }
@@ -555,6 +634,16 @@ async fn photo(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_scrubbed_from_check_messages() {
+        let secrets = vec!["EAAGtoken123".to_string()];
+        assert_eq!(
+            scrub("GET /me?access_token=EAAGtoken123 failed", &secrets),
+            "GET /me?access_token=[secret] failed"
+        );
+        assert_eq!(scrub("no secret here", &secrets), "no secret here");
+    }
 
     #[test]
     fn cross_site_requests_are_told_apart() {

@@ -59,6 +59,24 @@
     if (r.ok) render(await r.json());
   }
 
+  // `postbooth doctor`'s checks, on demand: a run asks Instagram and lists the cameras.
+  $("doctor-run").addEventListener("click", async () => {
+    $("doctor-at").textContent = "running…";
+    const r = await fetch("/admin/api/doctor");
+    if (r.status === 401) { location.href = "/admin"; return; }
+    if (!r.ok) { $("doctor-at").textContent = "failed: " + r.statusText; return; }
+    const d = await r.json();
+    const mark = { ok: "ok", warn: "WARN", fail: "FAIL" };
+    $("doctor").replaceChildren(...d.checks.map((c) => {
+      const tr = document.createElement("tr");
+      tr.dataset.name = c.name;
+      tr.dataset.verdict = c.verdict;
+      tr.append(text("td", mark[c.verdict] || c.verdict, c.verdict === "ok" ? "ok" : "bad"), text("td", c.name), text("td", c.message));
+      return tr;
+    }));
+    $("doctor-at").textContent = "as of " + new Date(d.ran_at_ms).toLocaleTimeString();
+  });
+
   $("logout-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     await fetch("/admin/logout", { method: "POST", headers: { "X-CSRF-Token": csrf } });
