@@ -138,6 +138,14 @@ impl Shooter {
         self.shoot_locked(closed).await
     }
 
+    /// A press's countdown began: the camera gets ready for a shutter at its end (see
+    /// [`Camera::prepare`]). Await the handle before [`shoot`](Self::shoot), so the shot never
+    /// overtakes it.
+    pub fn prepare(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || this.camera.lock().expect("camera lock").prepare())
+    }
+
     async fn shoot_locked(
         self: &Arc<Self>,
         closed: tokio::sync::MutexGuard<'_, bool>,

@@ -231,11 +231,16 @@ async fn posted_once(
 async fn libcamera_stream_and_stills_every_shot_posted_once() {
     let sim = Simulator::start(SimOptions::default()).await.unwrap();
     let tools = Standins::new(640, 480, 4);
+    let port = crate::helper::free_port();
     let booth = setup_with(
         &sim.base_url(),
         &[
             ("camera", "kind", &quoted("libcamera")),
             ("camera", "warmup_frames", "2"),
+            // The guest screen's touch button: a press with a 1 s countdown.
+            ("web", "listen", &quoted(&format!("127.0.0.1:{port}"))),
+            ("trigger", "kinds", "[\"socket\", \"web\"]"),
+            ("trigger", "countdown_secs", "1"),
         ],
     );
     let env = tools.env();
@@ -334,6 +339,67 @@ async fn libcamera_stream_and_stills_every_shot_posted_once() {
     )
     .await;
     assert!(daemon.log_text().contains("full-resolution still taken"));
+
+    // A press with a countdown: rpicam-still starts (signal mode) when the countdown does and
+    // takes its still on SIGUSR1 at the end, focused first; the stream comes back after.
+    let before = tools.count("rpicam-vid", "start");
+    let pressed = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("http://127.0.0.1:{port}/press"))
+        .header("X-Postbooth", "press")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pressed.status(), 202);
+    let want = acknowledged.len() + 1;
+    eventually(Duration::from_secs(30), "the press's photo saved", || {
+        let n = booth.list().len();
+        async move { (n == want).then_some(()) }
+    })
+    .await;
+    let events = tools.events();
+    let signalled: Vec<_> = events
+        .iter()
+        .filter(|e| e["tool"] == "rpicam-still" && e["event"] == "start")
+        .filter(|e| e["args"].as_array().unwrap().iter().any(|a| a == "-s"))
+        .collect();
+    assert_eq!(
+        signalled.len(),
+        1,
+        "one still in signal mode: {signalled:?}"
+    );
+    let pid = &signalled[0]["pid"];
+    let of_it = |event: &str| {
+        events
+            .iter()
+            .filter(|e| &e["pid"] == pid && e["event"] == event)
+            .count()
+    };
+    assert_eq!(
+        (of_it("signal"), of_it("af-scan-done"), of_it("captured")),
+        (1, 1, 1),
+        "{events:?}"
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the stream after the press",
+        || {
+            let n = tools.count("rpicam-vid", "start");
+            async move { (n > before).then_some(()) }
+        },
+    )
+    .await;
+    assert!(daemon
+        .log_text()
+        .contains("full-resolution still taken at the end of the countdown"));
+    for job in booth.list() {
+        let id: uuid::Uuid = job["id"].as_str().unwrap().parse().unwrap();
+        if let std::collections::btree_map::Entry::Vacant(v) = acknowledged.entry(id) {
+            v.insert(job["sha256"].as_str().unwrap().to_string());
+        }
+    }
     tools.assert_never_two_at_once();
     posted_once(&sim, &acknowledged, "libcamera").await;
     daemon.terminate();
@@ -797,6 +863,110 @@ async fn measure_shutter_to_saved() {
         medians.push(median);
     }
     println!("ratio libcamera/dir: {:.2}", medians[0] / medians[1]);
+    sim.shutdown().await;
+}
+
+/// `camera.still = "full"`: how long after the shutter the still is exposed (the stand-in's
+/// "captured", after its autofocus scan and mode switch), taken at once (`postbooth shoot`:
+/// the stream is stopped and rpicam-still started at the shutter) and after a 3 s countdown (a
+/// press: both happen during the countdown, SIGUSR1 at its end). Run by hand:
+/// `cargo test --test main -- --ignored camera::measure_full_still_gap --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_full_still_gap() {
+    let shots: usize = crate::helper::env_number("POSTBOOTH_MEASURE_SHOTS", 5);
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let tools = Standins::new(1920, 1080, 4);
+    let port = crate::helper::free_port();
+    let booth = setup_with(
+        &sim.base_url(),
+        &[
+            ("camera", "kind", &quoted("libcamera")),
+            ("camera", "still", &quoted("full")),
+            ("camera", "width", "1920"),
+            ("camera", "height", "1080"),
+            ("web", "listen", &quoted(&format!("127.0.0.1:{port}"))),
+            ("trigger", "kinds", "[\"socket\", \"web\"]"),
+            ("trigger", "countdown_secs", "3"),
+        ],
+    );
+    let env = tools.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let socket = booth.socket();
+    let mut daemon = booth.spawn_daemon("gap", &env);
+    wait_up(&socket, &mut daemon).await;
+    let wall = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let last = |event: &str| {
+        tools
+            .events()
+            .iter()
+            .rev()
+            .find(|e| e["tool"] == "rpicam-still" && e["event"] == event)
+            .map(|e| e["t"].as_f64().unwrap())
+            .unwrap()
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    let mut at_once = Vec::new();
+    for _ in 0..shots {
+        // Let the stream run again (warm-up) before the next shutter.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let shutter = wall();
+        shoot(&socket).await.expect("a full still");
+        at_once.push((last("captured") - shutter) * 1000.0);
+    }
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut counted = Vec::new();
+    for _ in 0..shots {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let n = booth.list().len();
+        let r = client
+            .post(format!("http://127.0.0.1:{port}/press"))
+            .header("X-Postbooth", "press")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        eventually(Duration::from_secs(60), "the press's photo", || {
+            let saved = booth.list().len();
+            async move { (saved > n).then_some(()) }
+        })
+        .await;
+        counted.push((last("captured") - last("signal")) * 1000.0);
+    }
+    let log = daemon.log_text();
+    let field = |name: &str| -> Vec<f64> {
+        log.lines()
+            .filter_map(|l| l.split(&format!("{name}=")).nth(1))
+            .filter_map(|v| v.split_whitespace().next()?.parse().ok())
+            .collect()
+    };
+    let (m, lo, hi) = median(at_once);
+    println!(
+        "at once: shutter to exposure median {m:.0} ms (min {lo:.0}, max {hi:.0}) over {shots}"
+    );
+    let (m, lo, hi) = median(counted);
+    println!("3 s countdown: shutter (end of countdown) to exposure median {m:.0} ms (min {lo:.0}, max {hi:.0}) over {shots}");
+    for name in [
+        "stream_stop_ms",
+        "gap_ms",
+        "ready_ms",
+        "shutter_to_still_ms",
+    ] {
+        let v = field(name);
+        if !v.is_empty() {
+            let (m, lo, hi) = median(v);
+            println!("daemon {name}: median {m:.0} (min {lo:.0}, max {hi:.0})");
+        }
+    }
+    daemon.terminate();
     sim.shutdown().await;
 }
 

@@ -40,6 +40,8 @@ pub async fn run_sequence(
         let Pressed::Started(mut phase) = seq.press() else {
             unreachable!("the sequence is idle between presses")
         };
+        // The camera gets ready during the countdown (a full still starts its viewfinder).
+        let prepared = (countdown_secs > 0).then(|| shooter.prepare());
         while let Some(screen) = Sequence::screen(phase) {
             status.send_modify(|s| s.screen = screen);
             // The flash is short: the photo is taken while it shows.
@@ -57,6 +59,9 @@ pub async fn run_sequence(
                 }
             }
             phase = seq.advance();
+        }
+        if let Some(prepared) = prepared {
+            let _ = prepared.await;
         }
         let shot = shooter.shoot();
         tokio::pin!(shot);

@@ -14,6 +14,13 @@
 //! the stream again. rpicam-still's `--immediate` skips the viewfinder and with it the
 //! autofocus scan of `--autofocus-on-capture` (rpicam_still.cpp), so stills run a short
 //! viewfinder (`-t`) instead: exposure settles, the lens focuses, then the still is taken.
+//!
+//! A press with a countdown hides that gap inside it ([`Camera::prepare`]): when the countdown
+//! starts, the stream stops and rpicam-still starts in its signal mode (`-t 0 -s`: viewfinder
+//! until SIGUSR1, rpicam_still.cpp `get_key_or_signal`); at the end of the countdown SIGUSR1
+//! takes the still: only the autofocus scan and the switch to the full-resolution mode are
+//! left after the shutter. The process is stopped after its still. Measured in
+//! docs/PERFORMANCE.md.
 
 use super::child::{self, Proc, RunError};
 use super::preview::PreviewTap;
@@ -72,6 +79,28 @@ pub fn stream_args(cfg: &CameraConfig) -> Vec<String> {
     .to_vec()
 }
 
+/// The arguments of a still taken on a signal: the sensor's full size, the viewfinder until
+/// SIGUSR1 (`-t 0 -s`: exposure and white balance settle during the countdown), then an
+/// autofocus scan that rpicam-still waits for before the capture (continuous autofocus alone
+/// would let the still be taken whatever the lens is doing), JPEG to stdout.
+pub fn signal_still_args(cfg: &CameraConfig) -> Vec<String> {
+    [
+        "-n",
+        "-t",
+        "0",
+        "-s",
+        "--autofocus-on-capture",
+        "-q",
+        &cfg.quality.to_string(),
+        "-e",
+        "jpg",
+        "-o",
+        "-",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// The arguments of a full-resolution still: the sensor's full size (no --width/--height),
 /// a short viewfinder, an autofocus scan just before the capture, JPEG to stdout.
 pub fn still_args(cfg: &CameraConfig) -> Vec<String> {
@@ -95,7 +124,18 @@ pub struct Libcamera {
     live: LiveCamera,
     still: StillMode,
     still_args: Vec<String>,
+    signal_args: Vec<String>,
     timeout: Duration,
+    /// rpicam-still waiting for its signal (a countdown runs), the stream stopped.
+    ready: Option<Waiting>,
+}
+
+/// rpicam-still in signal mode. Field order: the receiver goes first, so the reader thread
+/// stops; then the process is stopped and reaped.
+struct Waiting {
+    frames: mpsc::Receiver<Vec<u8>>,
+    proc: Proc,
+    since: Instant,
 }
 
 impl Libcamera {
@@ -121,8 +161,85 @@ impl Libcamera {
             live: LiveCamera::start(opener, settings, hook, tap).labelled("libcamera"),
             still: cfg.still,
             still_args: still_args(cfg),
+            signal_args: signal_still_args(cfg),
             timeout: Duration::from_secs(cfg.capture_timeout_secs),
+            ready: None,
         }
+    }
+
+    /// Stops the stream and starts rpicam-still waiting for its signal.
+    fn get_ready(&mut self) -> Result<Waiting, String> {
+        let tool = child::find_tool(STILL).ok_or("rpicam-still is not installed")?;
+        if !self.live.pause(Duration::from_secs(10)) {
+            self.live.resume();
+            return Err("the stream did not stop within 10 s".into());
+        }
+        let mut proc = match Proc::spawn(&tool, &self.signal_args) {
+            Ok(p) => p,
+            Err(e) => {
+                self.live.resume();
+                return Err(format!("{} cannot be started: {e}", tool.display()));
+            }
+        };
+        let frames = match child::read_frames("rpicam-still-stdout", proc.take_stdout()) {
+            Ok(rx) => rx,
+            Err(e) => {
+                drop(proc);
+                self.live.resume();
+                return Err(format!("cannot start a reader thread: {e}"));
+            }
+        };
+        tracing::info!(pid = proc.id(), args = %self.signal_args.join(" "), "rpicam-still waiting for the end of the countdown");
+        Ok(Waiting {
+            frames,
+            proc,
+            since: Instant::now(),
+        })
+    }
+
+    /// The shutter of a prepared still: SIGUSR1, its JPEG, the process stopped, the stream
+    /// started again.
+    fn signal_still(&mut self, waiting: Waiting) -> Result<Frame, CaptureError> {
+        let began = Instant::now();
+        let ready_ms = waiting.since.elapsed().as_millis() as u64;
+        let Waiting {
+            frames, mut proc, ..
+        } = waiting;
+        // SAFETY: kill(2) on our own child, not reaped yet (Proc reaps it only in stop/drop).
+        unsafe { libc::kill(proc.id() as libc::pid_t, libc::SIGUSR1) };
+        let result = match frames.recv_timeout(self.timeout) {
+            Ok(jpeg) => Ok(Frame::Encoded(jpeg)),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(CaptureError::Trouble {
+                trouble: CameraTrouble::Stuck,
+                message: format!(
+                    "rpicam-still sent no still within {} s of its signal and was stopped{}: \
+                     the stream restarts, press again",
+                    self.timeout.as_secs(),
+                    last_line(&proc.stderr_text())
+                        .map(|l| format!(" (it said: {l})"))
+                        .unwrap_or_default()
+                ),
+            }),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // It exited before its still (camera taken, or gone): its last words say why.
+                let status = proc.wait_for(Duration::from_secs(2));
+                Err(still_error(&classify(
+                    "rpicam-still",
+                    &proc.stderr_text(),
+                    status,
+                )))
+            }
+        };
+        drop(frames);
+        drop(proc);
+        self.live.resume();
+        tracing::info!(
+            ready_ms,
+            shutter_to_still_ms = began.elapsed().as_millis() as u64,
+            ok = result.is_ok(),
+            "full-resolution still taken at the end of the countdown, stream restarting"
+        );
+        result
     }
 
     /// Stream stopped, a full still, stream started again.
@@ -221,9 +338,21 @@ fn live_health(h: &LiveHealth) -> Health {
 
 impl Camera for Libcamera {
     fn capture(&mut self) -> Result<Frame, CaptureError> {
-        match self.still {
-            StillMode::Stream => self.live.capture(),
-            StillMode::Full => self.full_still(),
+        match (self.still, self.ready.take()) {
+            (StillMode::Stream, _) => self.live.capture(),
+            (StillMode::Full, Some(waiting)) => self.signal_still(waiting),
+            (StillMode::Full, None) => self.full_still(),
+        }
+    }
+
+    fn prepare(&mut self) {
+        if self.still != StillMode::Full || self.ready.is_some() {
+            return;
+        }
+        match self.get_ready() {
+            Ok(waiting) => self.ready = Some(waiting),
+            // The press still gets its photo, the usual way (stream stopped at the shutter).
+            Err(e) => tracing::warn!(error = %e, "could not start the still during the countdown"),
         }
     }
 

@@ -36,6 +36,11 @@ use std::sync::Arc;
 pub trait Camera: Send {
     /// Takes one frame. Never blocks on the network.
     fn capture(&mut self) -> Result<Frame, CaptureError>;
+    /// A countdown began: the next [`capture`](Camera::capture) comes at its end. A camera
+    /// that needs time before its shutter (a full-resolution still) gets ready now, so the
+    /// exposure lands at the end of the countdown rather than after it. The default does
+    /// nothing; a camera that cannot get ready takes its photo the usual way.
+    fn prepare(&mut self) {}
     /// Called once the photo from the last capture is durably saved. The dir camera moves the
     /// source file into `<dir>/taken/` here (not before: a crash between capture and save must
     /// not lose it). Without a capture since the last commit it does nothing.
@@ -192,6 +197,9 @@ struct Hybrid {
 impl Camera for Hybrid {
     fn capture(&mut self) -> Result<Frame, CaptureError> {
         self.main.capture()
+    }
+    fn prepare(&mut self) {
+        self.main.prepare()
     }
     fn commit(&mut self) -> Result<(), CaptureError> {
         self.main.commit()
