@@ -12,7 +12,10 @@ pub const PASSWORD: &str = "booth operator 1";
 
 /// A booth with web pages on a free port, the touch button on and a console password.
 pub fn web_booth(sim: &Simulator, extra: &[(&str, &str, &str)]) -> Booth {
-    let port = free_port();
+    // Held until the booth is set up, so the photo server's free port (picked in Booth::new)
+    // cannot be this same port: a full run once got both and the web pages found it in use.
+    let hold = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hold.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap().keep();
     let password = dir.join("admin-password");
     postbooth::web::admin::set_password(&password, PASSWORD).unwrap();
@@ -28,7 +31,9 @@ pub fn web_booth(sim: &Simulator, extra: &[(&str, &str, &str)]) -> Booth {
         keys.retain(|(s, k, _)| !(*s == e.0 && *k == e.1));
         keys.push(*e);
     }
-    setup_with(&sim.base_url(), &keys)
+    let booth = setup_with(&sim.base_url(), &keys);
+    drop(hold);
+    booth
 }
 
 pub fn client() -> reqwest::Client {
