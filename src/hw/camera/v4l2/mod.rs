@@ -251,10 +251,11 @@ fn grab<O: Opener>(
         if let Step::Retry { after, .. } = step {
             state.recent.clear();
             shared.changed.notify_all();
-            // Wait, but wake at once for shutdown.
+            // Wait, but wake at once for shutdown, and for a photo that needs the camera (a
+            // DSLR whose live view cannot open must not hold its photo for the backoff).
             let (s, _) = shared
                 .changed
-                .wait_timeout_while(state, after, |s| !s.stop)
+                .wait_timeout_while(state, after, |s| !s.stop && !s.paused)
                 .expect("camera state");
             state = s;
         } else {
@@ -739,6 +740,36 @@ mod tests {
         drop(rx);
         until((2, 2));
         preview.close();
+    }
+
+    /// A camera waiting out its reopen backoff lets go at once when a photo needs the device
+    /// (it holds nothing then): the backoff here is an hour.
+    #[test]
+    fn a_pause_is_answered_during_the_reopen_backoff() {
+        let script = Arc::new(Mutex::new(Script {
+            opens: std::iter::repeat_with(|| Err(DeviceError::Gone("asleep".into())))
+                .take(100)
+                .collect(),
+            ..Script::default()
+        }));
+        let cam = LiveCamera::start(
+            FakeOpener(script.clone()),
+            Settings {
+                retry_base: Duration::from_secs(3600),
+                retry_cap: Duration::from_secs(3600),
+                ..settings()
+            },
+            Box::new(|_| {}),
+            PreviewTap::none(),
+        );
+        while script.lock().unwrap().opens.len() == 100 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            cam.pause(Duration::from_secs(30)),
+            "the pause waited out the backoff"
+        );
+        cam.resume();
     }
 
     /// The threaded camera against the fake: a press gets a streamed frame; unplugged, the
