@@ -59,6 +59,9 @@ pub fn next_look(floor: Duration, looks: u32) -> Duration {
     floor.saturating_mul(1 << looks.min(16)).min(MAX_WAIT)
 }
 
+/// Containers tracked between looks at most (see `still_in_progress`).
+const MAX_TRACKED: usize = 64;
+
 /// The learned wait, shared by the publisher's steps.
 #[derive(Debug)]
 pub struct ReadyWait {
@@ -95,6 +98,12 @@ impl ReadyWait {
     /// A status answer said `IN_PROGRESS`: how long to wait before asking again.
     pub fn still_in_progress(&self, container_id: &str) -> Duration {
         let mut state = self.state();
+        // A container whose job was dropped or failed never reaches `finished`; only a few are
+        // in flight at once, so a map this full holds mostly such leftovers. Forgetting them
+        // costs at most a few looks that start their doubling again.
+        if state.looked_at.len() >= MAX_TRACKED && !state.looked_at.contains_key(container_id) {
+            state.looked_at.clear();
+        }
         let looks = state.looked_at.entry(container_id.to_string()).or_default();
         *looks += 1;
         next_look(self.floor, *looks)
@@ -119,6 +128,18 @@ mod tests {
             ready_after: Some(S(secs)),
             streak,
         }
+    }
+
+    #[test]
+    fn containers_that_never_finish_do_not_pile_up() {
+        let wait = ReadyWait::new(S(1.0));
+        for i in 0..10 * MAX_TRACKED {
+            wait.still_in_progress(&format!("dropped-{i}"));
+        }
+        assert!(wait.state().looked_at.len() <= MAX_TRACKED);
+        // One still being looked at keeps doubling while the others come and go.
+        wait.still_in_progress("live");
+        assert_eq!(wait.still_in_progress("live"), next_look(S(1.0), 2));
     }
 
     #[test]
