@@ -522,6 +522,7 @@ async fn open_store(config: &Config) -> anyhow::Result<(Store, crate::store::Rec
                 guest_until_ms: None,
             },
         },
+        opener: crate::store::Opener::Booth,
         ..crate::store::OpenOptions::default()
     };
     let opened =

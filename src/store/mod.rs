@@ -15,6 +15,7 @@ use crate::config::StoreConfig;
 use crate::failpoint;
 use crate::job::{CarouselItem, FirstComment, Job, JobState, PostKind};
 use blobs::BlobDir;
+pub use lock::Opener;
 use lock::{Held, StoreLock};
 use sled_store::SledJobStore;
 use std::path::{Path, PathBuf};
@@ -193,6 +194,8 @@ pub struct OpenOptions {
     /// `Held` where photos are reviewed before posting (`publish.review`), so a photo whose
     /// decision was lost waits for a person instead of being posted.
     pub adopt_as: JobState,
+    /// The booth goes first: commands give way to it (see [`lock`]).
+    pub opener: Opener,
 }
 
 impl Default for OpenOptions {
@@ -203,6 +206,7 @@ impl Default for OpenOptions {
             repair: true,
             clock: WallClock::System,
             adopt_as: JobState::Captured,
+            opener: Opener::Command,
         }
     }
 }
@@ -266,7 +270,9 @@ impl Store {
         } else if !root.is_dir() {
             return Err(StoreError::NoStore(root));
         }
-        let lock = StoreLock::acquire(&root, options.wait, |held| (options.waiting)(held))?;
+        let lock = StoreLock::acquire(&root, options.opener, options.wait, |held| {
+            (options.waiting)(held)
+        })?;
         let photos = root.join("photos");
         let blobs = if options.repair {
             BlobDir::open(photos.clone())
