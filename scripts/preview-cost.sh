@@ -18,7 +18,7 @@ cat > "$DIR/config.toml" <<TOML
 user_id = "17841400000000000"
 access_token_file = "$DIR/token"
 # Nothing listens here: publishing backs off quietly, capture is what is measured.
-graph_url = "http://127.0.0.1:9/v21.0"
+graph_url = "http://127.0.0.1:9/v25.0"
 [media]
 listen = "127.0.0.1:$MEDIA"
 public_base_url = "http://127.0.0.1:$MEDIA"

@@ -82,10 +82,12 @@ class Sim:
             text=True,
         )
         line = self.proc.stdout.readline()
-        m = re.search(r"at http://127\.0\.0\.1:(\d+)/v21\.0", line)
+        # The version is the simulator's (it follows the booth's default): read, not assumed.
+        m = re.search(r"at http://127\.0\.0\.1:(\d+)/(v\d+\.\d+)", line)
         if not m:
             raise Failure(f"the simulator did not start: {line!r} (see {self.log_path})")
         self.port = int(m.group(1))
+        self.version = m.group(2)
 
     def stop(self):
         """Stops it; its last act is writing the final report, which is returned."""
@@ -206,12 +208,12 @@ class VM:
             return "\n".join(self.lines)
 
 
-def config_toml(scenario, sim_port, fwd_port, store, triggers):
+def config_toml(scenario, sim_port, sim_version, fwd_port, store, triggers):
     kinds = ", ".join(f'"{k}"' for k in triggers)
     return f"""# Written by scripts/board/run.py for one scenario on the emulated board.
 [instagram]
 # "localhost" is the host here: the guest's /etc/hosts says 10.0.2.2 (see scripts/board/init).
-graph_url = "http://localhost:{sim_port}/v21.0"
+graph_url = "http://localhost:{sim_port}/{sim_version}"
 user_id = "{USER_ID}"
 access_token_file = "/run/token"
 # The scenario in the caption: vivid draws the same frames after every boot, so two photos
@@ -289,7 +291,7 @@ class Run:
         d = self.work / name
         d.mkdir()
         (d / "config.toml").write_text(
-            config_toml(name, self.sim.port, self.fwd_port, store, triggers))
+            config_toml(name, self.sim.port, self.sim.version, self.fwd_port, store, triggers))
         (d / "token").write_text(TOKEN + "\n")
         self.booth_logs[name] = d / "booth.log"
         return d
