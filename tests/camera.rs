@@ -407,7 +407,23 @@ async fn libcamera_stream_and_stills_every_shot_posted_once() {
 }
 
 /// The newest frame of the PNG display shows `screen`.
-fn display_shows(frames: &std::path::Path, screen: postbooth::ui::Screen) -> bool {
+/// How many frames the PNG display has written so far (`frame-NNNNNN.png`).
+fn frames_written(frames: &std::path::Path) -> usize {
+    std::fs::read_dir(frames).map_or(0, |dir| {
+        dir.filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with("frame-") && name.ends_with(".png")
+            })
+            .count()
+    })
+}
+
+/// Whether the display drew `screen` in a frame after the first `since` ones. Every frame is
+/// looked at, not only the latest: the post of an earlier photo may draw "Posted" over a
+/// camera error a moment after it was shown.
+fn display_shows(frames: &std::path::Path, since: usize, screen: postbooth::ui::Screen) -> bool {
     use postbooth::ui::canvas::Canvas;
     let mut want = Canvas::default();
     let status = postbooth::ui::Status {
@@ -418,10 +434,12 @@ fn display_shows(frames: &std::path::Path, screen: postbooth::ui::Screen) -> boo
     // The display draws on its own task: give it a moment.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let shown = std::fs::read(frames.join("latest.png"))
-            .ok()
-            .and_then(|b| Canvas::from_png(&b, 1))
-            .is_some_and(|c| c == want);
+        let shown = (since + 1..=frames_written(frames)).any(|n| {
+            std::fs::read(frames.join(format!("frame-{n:06}.png")))
+                .ok()
+                .and_then(|b| Canvas::from_png(&b, 1))
+                .is_some_and(|c| c == want)
+        });
         if shown || std::time::Instant::now() > deadline {
             return shown;
         }
@@ -530,10 +548,12 @@ async fn gphoto2_errors_are_said_and_nothing_acknowledged_is_lost() {
     // PTP Device Busy once: tried again, saved.
     ok(shoot(&socket).await);
     // No focus three times: the guest is asked to press again.
+    let since = frames_written(&png);
     let e = shoot(&socket).await.unwrap_err();
     assert!(e.contains("could not focus"), "{e}");
     assert!(display_shows(
         &png,
+        since,
         Screen::CameraTrouble(CameraTrouble::TryAgain)
     ));
     // A hung capture: killed after 3 s, the port reset, the booth answers.
@@ -561,6 +581,7 @@ async fn gphoto2_errors_are_said_and_nothing_acknowledged_is_lost() {
 
     // Claimed by gvfs: said in words with the fix.
     std::fs::write(tools.dir.path().join("dslr.state"), "claimed").unwrap();
+    let since = frames_written(&png);
     let e = shoot(&socket).await.unwrap_err();
     assert!(
         e.contains("gvfs-gphoto2-volume-monitor") && e.contains("mask"),
@@ -568,14 +589,17 @@ async fn gphoto2_errors_are_said_and_nothing_acknowledged_is_lost() {
     );
     assert!(display_shows(
         &png,
+        since,
         Screen::CameraTrouble(CameraTrouble::InUse)
     ));
     // Asleep or off.
     std::fs::write(tools.dir.path().join("dslr.state"), "asleep").unwrap();
+    let since = frames_written(&png);
     let e = shoot(&socket).await.unwrap_err();
     assert!(e.contains("switch it on"), "{e}");
     assert!(display_shows(
         &png,
+        since,
         Screen::CameraTrouble(CameraTrouble::Asleep)
     ));
     // Woken up: photos again.

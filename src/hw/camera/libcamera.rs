@@ -84,40 +84,30 @@ pub fn stream_args(cfg: &CameraConfig) -> Vec<String> {
 /// autofocus scan that rpicam-still waits for before the capture (continuous autofocus alone
 /// would let the still be taken whatever the lens is doing), JPEG to stdout.
 pub fn signal_still_args(cfg: &CameraConfig) -> Vec<String> {
-    [
-        "-n",
-        "-t",
-        "0",
-        "-s",
-        "--autofocus-on-capture",
-        "-q",
-        &cfg.quality.to_string(),
-        "-e",
-        "jpg",
-        "-o",
-        "-",
-    ]
-    .map(String::from)
-    .to_vec()
+    full_still_args(cfg, &["-t", "0", "-s"])
 }
 
 /// The arguments of a full-resolution still: the sensor's full size (no --width/--height),
 /// a short viewfinder, an autofocus scan just before the capture, JPEG to stdout.
 pub fn still_args(cfg: &CameraConfig) -> Vec<String> {
-    [
-        "-n",
-        "-t",
-        &STILL_VIEWFINDER_MS.to_string(),
+    full_still_args(cfg, &["-t", &STILL_VIEWFINDER_MS.to_string()])
+}
+
+/// What both kinds of still share, after `when` (how the viewfinder ends).
+fn full_still_args(cfg: &CameraConfig, when: &[&str]) -> Vec<String> {
+    let quality = cfg.quality.to_string();
+    let mut args = vec!["-n"];
+    args.extend_from_slice(when);
+    args.extend([
         "--autofocus-on-capture",
         "-q",
-        &cfg.quality.to_string(),
+        &quality,
         "-e",
         "jpg",
         "-o",
         "-",
-    ]
-    .map(String::from)
-    .to_vec()
+    ]);
+    args.into_iter().map(String::from).collect()
 }
 
 pub struct Libcamera {
@@ -622,6 +612,15 @@ mod tests {
             "immediate skips the autofocus scan"
         );
         assert!(still.ends_with("-o -"), "{still}");
+        assert_eq!(
+            still, "-n -t 1000 --autofocus-on-capture -q 85 -e jpg -o -",
+            "a short viewfinder, then the autofocus scan and the still"
+        );
+        assert_eq!(
+            signal_still_args(&cfg).join(" "),
+            "-n -t 0 -s --autofocus-on-capture -q 85 -e jpg -o -",
+            "the viewfinder runs until SIGUSR1"
+        );
     }
 
     #[test]
