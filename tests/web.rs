@@ -36,6 +36,18 @@ pub fn web_booth(sim: &Simulator, extra: &[(&str, &str, &str)]) -> Booth {
     booth
 }
 
+/// GET `url` (a guest endpoint: no session) and parse its JSON answer.
+pub async fn get_json<T: serde::de::DeserializeOwned>(url: String) -> T {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -197,14 +209,7 @@ async fn the_guest_screen_takes_a_photo_and_links_to_it() {
     let jobs = all_done(&daemon, Duration::from_secs(60)).await;
     assert_eq!(jobs.len(), 1, "one press, one photo");
 
-    let state: serde_json::Value = c
-        .get(format!("{base}/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: serde_json::Value = get_json(format!("{base}/state")).await;
     let photo = &state["photo"];
     assert_eq!(photo["id"], jobs[0].id.to_string());
     assert_eq!(photo["posted"], true);
@@ -254,14 +259,7 @@ async fn the_guest_screen_takes_a_photo_and_links_to_it() {
     assert_eq!(code, 200);
     assert!(metrics.contains("# TYPE postbooth_"), "{metrics}");
     // The slideshow lists the posted photo.
-    let slides: Vec<String> = c
-        .get(format!("{base}/slides"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let slides: Vec<String> = get_json(format!("{base}/slides")).await;
     assert_eq!(slides, vec![photo["src"].as_str().unwrap().to_string()]);
     daemon.stop().await;
     seen.assert_no_secret(&[TOKEN]);
@@ -275,14 +273,7 @@ async fn download_links_expire() {
     let daemon = Daemon::start(s.config()).await.unwrap();
     let base = format!("http://{}", daemon.web_addr().unwrap());
     let job = daemon.shoot().await.unwrap();
-    let state: serde_json::Value = client()
-        .get(format!("{base}/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: serde_json::Value = get_json(format!("{base}/state")).await;
     assert_eq!(state["photo"]["id"], job.id.to_string());
     // Valid for 0 hours: expired as soon as a millisecond has passed.
     let src = state["photo"]["src"].as_str().unwrap().to_string();

@@ -10,7 +10,7 @@
 //! for review).
 
 use crate::helper::*;
-use crate::web::{client, web_booth, PASSWORD};
+use crate::web::{client, get_json, web_booth, PASSWORD};
 use fantoccini::{Client, ClientBuilder, Locator};
 use postbooth::daemon::Daemon;
 use postbooth::sim::{SimOptions, Simulator};
@@ -236,14 +236,7 @@ async fn a_guest_presses_the_button_and_scans_the_qr_code() {
     wait_text(c, "#status-text", "Saved", |t| t.contains("Saved")).await;
     let jobs = daemon.store.blocking(|s| s.jobs()).await.unwrap();
     assert_eq!(jobs.len(), 1);
-    let state: serde_json::Value = client()
-        .get(format!("{base}/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: serde_json::Value = get_json(format!("{base}/state")).await;
     let page = state["photo"]["page"].as_str().unwrap().to_string();
     assert!(page.starts_with("http://192.168.4.1:8080/p/"), "{page}");
     eventually(Duration::from_secs(30), "the photo shown", || async {
@@ -527,14 +520,7 @@ async fn the_idle_screen_shows_a_slideshow_of_recent_photos() {
     first.stop().await;
     let daemon = Daemon::start(s.config()).await.unwrap();
     let base = format!("http://{}", daemon.web_addr().unwrap());
-    let slides: Vec<String> = client()
-        .get(format!("{base}/slides"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let slides: Vec<String> = get_json(format!("{base}/slides")).await;
     assert_eq!(slides.len(), 2, "{slides:?}");
     let b = browser().await;
     let c = &b.client;
@@ -587,14 +573,7 @@ async fn offline_the_guest_screen_says_will_post_and_links_to_the_photo() {
     .await;
     loaded_image(c, "photo-img").await;
     let shot = screenshot(c).await;
-    let state: serde_json::Value = client()
-        .get(format!("{base}/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: serde_json::Value = get_json(format!("{base}/state")).await;
     assert_eq!(state["screen"], "offline");
     assert_eq!(state["photo"]["id"], job.id.to_string());
     let page = state["photo"]["page"].as_str().unwrap();
