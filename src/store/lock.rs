@@ -58,7 +58,9 @@ pub fn lock_path(store_dir: &Path) -> PathBuf {
 
 impl StoreLock {
     /// Takes the lock if nobody holds it. `Ok(None)` while another open file holds it (another
-    /// process, or another open store in this one).
+    /// process, or another open store in this one). Only the tests take it without
+    /// [`acquire`](Self::acquire)'s rules (the booth first).
+    #[cfg(test)]
     pub fn try_acquire(store_dir: &Path) -> Result<Option<Self>, StoreError> {
         Ok(lock_file(&lock_path(store_dir))?.map(|file| Self {
             _file: file,
