@@ -37,6 +37,10 @@ WORK="$ROOT/target/board"
 CROSS_BIN="${BOARD_BIN:-$ROOT/target/cross/aarch64-unknown-linux-gnu/release/postbooth}"
 HOST_BIN="${BOARD_HOST_BIN:-$ROOT/target/debug/postbooth}"
 SYSROOT=/usr/aarch64-linux-gnu
+# mkfs.ext4, e2fsck, debugfs, depmod and modprobe live in the sbin folders, which a CI
+# runner's PATH (not a login shell's) may leave out: the first CI run of this step failed
+# with "No such file or directory: 'mkfs.ext4'".
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 build=1
 install_only=0
@@ -177,7 +181,7 @@ KERNEL=$(ls "$TOOLS/kernel/boot/vmlinuz-"* | head -1)
 # depmod writes modules.dep into the unpacked tree itself: a copy of it would double its size.
 MODROOT="$TOOLS/kernel"
 if [ ! -f "$MODROOT/lib/modules/$KVER/modules.dep" ]; then
-    /usr/sbin/depmod -b "$MODROOT" "$KVER"
+    depmod -b "$MODROOT" "$KVER"
 fi
 # What the guest loads, with everything each needs (modprobe resolves it from modules.dep).
 MODULES=(vivid virtio_mmio virtio_blk virtio_net virtio_pci 9p 9pnet_virtio ext4 crc32c_generic)
@@ -191,7 +195,7 @@ for m in "${MODULES[@]}"; do
     # NAME" for those compiled in).
     while read -r kind path _; do
         [ "$kind" = insmod ] && mods+=("$path")
-    done < <(/usr/sbin/modprobe -d "$MODROOT" -S "$KVER" --show-depends "$m")
+    done < <(modprobe -d "$MODROOT" -S "$KVER" --show-depends "$m")
 done
 for path in $(printf '%s\n' "${mods[@]}" | sort -u); do
     rel=${path#"$MODROOT"/}
@@ -199,7 +203,7 @@ for path in $(printf '%s\n' "${mods[@]}" | sort -u); do
     cp "$path" "$INITRD_ROOT/$rel"
 done
 cp "$MODROOT/lib/modules/$KVER"/modules.{builtin,builtin.modinfo,order} "$INITRD_ROOT/lib/modules/$KVER/" 2>/dev/null || true
-/usr/sbin/depmod -b "$INITRD_ROOT" "$KVER"
+depmod -b "$INITRD_ROOT" "$KVER"
 # The release binary is linked against glibc: the guest gets the arm64 libc it needs.
 cp "$CROSS_BIN" "$INITRD_ROOT/usr/bin/postbooth"
 mkdir -p "$INITRD_ROOT/lib/aarch64-linux-gnu"
