@@ -232,9 +232,11 @@ async fn power_cuts_lose_nothing_acknowledged_and_post_nothing_twice() {
         } else {
             assert!(
                 pc.is_cut(),
-                "{context}: the daemon did not start on the remounted store (exit: {:?}):\n{}",
+                "{context}: the daemon did not start on the remounted store (exit: {:?}):\n{}\n\
+                 its threads:\n{}",
                 daemon.child.try_wait().ok().flatten(),
-                tail(&daemon.log_text())
+                tail(&daemon.log_text()),
+                daemon.threads()
             );
             None
         };

@@ -406,6 +406,44 @@ impl Daemon {
         }
     }
 
+    /// Where each of the running child's threads waits, one line each (name, state, kernel
+    /// wait channel, syscall): for a test that finds the daemon silent, to tell a process
+    /// stuck in the kernel (a FUSE request, a lock) from one that is only slow.
+    pub fn threads(&self) -> String {
+        let task = format!("/proc/{}/task", self.child.id());
+        let Ok(entries) = std::fs::read_dir(&task) else {
+            return format!("{task}: gone");
+        };
+        let read = |path: PathBuf| std::fs::read_to_string(path).unwrap_or_default();
+        let mut lines: Vec<String> = entries
+            .flatten()
+            .map(|t| {
+                let dir = t.path();
+                let stat = read(dir.join("stat"));
+                // The state follows the ")" that ends the thread's name.
+                let state = stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .next();
+                format!(
+                    "{} {} state {} wchan {} syscall {}",
+                    t.file_name().to_string_lossy(),
+                    read(dir.join("comm")).trim(),
+                    state.unwrap_or("?"),
+                    read(dir.join("wchan")).trim(),
+                    read(dir.join("syscall"))
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("?"),
+                )
+            })
+            .collect();
+        lines.sort();
+        lines.join("\n")
+    }
+
     /// SIGKILL, as a crash or power cut stops it.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
