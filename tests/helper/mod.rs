@@ -441,7 +441,14 @@ impl Daemon {
             })
             .collect();
         lines.sort();
-        lines.join("\n")
+        // Under an emulator the child is a fork of the test's own process until its exec
+        // (qemu-user runs exec as a new qemu): the command line tells which it still is.
+        let cmdline = read(PathBuf::from(format!("/proc/{}/cmdline", self.child.id())));
+        format!(
+            "command line: {}\n{}",
+            cmdline.replace('\0', " "),
+            lines.join("\n")
+        )
     }
 
     /// SIGKILL, as a crash or power cut stops it.
