@@ -36,6 +36,68 @@ pub fn command_for(program: &Path) -> Command {
     }
 }
 
+/// Starts `cmd`, a target binary. Under an emulator it also makes sure the program started:
+/// qemu-user turns the spawn into a fork of this busy, many-threaded emulated process, and
+/// that copy can hang before its exec, so the program never runs. The aarch64 suite once saw
+/// a daemon silent for 60 s and still "running", with nothing of it in its log. Such a copy
+/// (still this test binary after 20 s) is killed and the command started again, as said on
+/// stderr. Natively, and once the program runs, nothing is retried.
+pub fn spawn(cmd: &mut Command) -> Child {
+    let mut child = cmd.spawn().expect("the postbooth binary starts");
+    if test_runner().is_none() {
+        return child;
+    }
+    for _ in 0..3 {
+        if !hung_before_exec(&mut child, cmd, Duration::from_secs(20)) {
+            return child;
+        }
+        eprintln!(
+            "emulator: the child for {:?} hung before its exec (a copy of this test process \
+             after 20 s); killed and started again",
+            cmd.get_args().collect::<Vec<_>>()
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        child = cmd.spawn().expect("the postbooth binary starts");
+    }
+    child
+}
+
+/// Whether `child` is still a copy of this process `within` after its spawn: its command line
+/// (the host's, as qemu-user does not fake another process') is not `cmd`'s yet and names
+/// this test binary.
+fn hung_before_exec(child: &mut Child, cmd: &Command, within: Duration) -> bool {
+    let expected: Vec<std::ffi::OsString> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_os_string())
+        .collect();
+    let this_binary = std::env::current_exe().unwrap_or_default();
+    let path = format!("/proc/{}/cmdline", child.id());
+    let deadline = Instant::now() + within;
+    loop {
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            return false;
+        };
+        let args: Vec<std::ffi::OsString> = bytes
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(a).to_os_string()
+            })
+            .collect();
+        if args == expected || !args.iter().any(|a| Path::new(a) == this_binary) {
+            return false;
+        }
+        if Instant::now() > deadline {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The emulator the tests' target binaries run under (`POSTBOOTH_TEST_RUNNER`), if any.
 pub fn test_runner() -> Option<String> {
     std::env::var("POSTBOOTH_TEST_RUNNER")
@@ -127,7 +189,7 @@ pub fn run_to_end(mut cmd: Command) -> Out {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("the postbooth binary starts");
+    let mut child = spawn(&mut cmd);
     let reader = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut text = String::new();
@@ -320,7 +382,7 @@ impl Booth {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("postbooth run starts");
+        let child = spawn(&mut cmd);
         Daemon { child, log }
     }
 
