@@ -32,6 +32,8 @@ pub struct Daemon {
     heart: Heartbeat,
     presses: hw::trigger::PressSender,
     button_stop: Arc<AtomicBool>,
+    /// The button's thread, waited for on stop: its last act is logging the press counts.
+    button: Option<std::thread::JoinHandle<()>>,
     wake: Arc<Notify>,
     preview: Preview,
     shutdown: watch::Sender<bool>,
@@ -269,10 +271,10 @@ impl Daemon {
                 }
             }));
         }
-        if config.trigger.kinds.contains(&TriggerKind::Gpio) {
-            // Detached: it notices `button_stop` within a quarter second.
-            hw::trigger::spawn_button(config.trigger.clone(), presses.clone(), button_stop.clone());
-        }
+        // It notices `button_stop` within a quarter second.
+        let button = config.trigger.kinds.contains(&TriggerKind::Gpio).then(|| {
+            hw::trigger::spawn_button(config.trigger.clone(), presses.clone(), button_stop.clone())
+        });
         tasks.push(tokio::spawn(hw::trigger::run_leds(
             config.trigger.clone(),
             status_rx.clone(),
@@ -316,6 +318,7 @@ impl Daemon {
             heart,
             presses,
             button_stop,
+            button,
             wake,
             preview,
             shutdown: shutdown_tx,
@@ -403,6 +406,17 @@ impl Daemon {
                 warn!(
                     wait_secs = STOP_WAIT.as_secs(),
                     "a task did not stop in time; stopping without it"
+                );
+            }
+        }
+        // Without this wait the process could end before the button's thread logged its
+        // press counts (the board test saw that line missing once).
+        if let Some(button) = self.button {
+            let joined = tokio::task::spawn_blocking(move || button.join());
+            if tokio::time::timeout(STOP_WAIT, joined).await.is_err() {
+                warn!(
+                    wait_secs = STOP_WAIT.as_secs(),
+                    "the button did not stop in time; stopping without it"
                 );
             }
         }
