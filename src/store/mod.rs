@@ -162,6 +162,26 @@ pub struct RecoveryReport {
     pub moved_aside: Option<PathBuf>,
 }
 
+/// Opens the queue under the store lock. sled's own lock on its files can outlive ours by a
+/// moment: a command that just let go of the store lock may still be closing sled (its
+/// background threads hold the file until they end). Nobody else can take sled's lock while
+/// we hold ours, so it is let go soon: wait for it until `deadline`, as for the store lock.
+/// (The power-cut test saw a restarting daemon give up here: "in use by another process".)
+fn open_queue(
+    dir: &Path,
+    create: bool,
+    deadline: std::time::Instant,
+) -> Result<SledJobStore, StoreError> {
+    loop {
+        match SledJobStore::open(dir, create) {
+            Err(StoreError::InUse { pid: None, .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 struct Inner {
     jobs: Box<dyn JobStore>,
     blobs: BlobDir,
@@ -270,6 +290,7 @@ impl Store {
         } else if !root.is_dir() {
             return Err(StoreError::NoStore(root));
         }
+        let started = std::time::Instant::now();
         let lock = StoreLock::acquire(&root, options.opener, options.wait, |held| {
             (options.waiting)(held)
         })?;
@@ -282,7 +303,7 @@ impl Store {
         .map_err(|e| e.naming(&photos))?;
         let queue_dir = root.join("queue");
         let mut report = RecoveryReport::default();
-        let jobs = match SledJobStore::open(&queue_dir, options.repair) {
+        let jobs = match open_queue(&queue_dir, options.repair, started + options.wait) {
             Ok(jobs) => jobs,
             Err(StoreError::Corrupt { detail, .. }) if options.repair => {
                 let aside = move_aside(&queue_dir)?;

@@ -611,3 +611,31 @@ fn pruning_a_photo_turned_into_a_story_takes_the_photo_as_taken_too() {
     assert!(report.adopted.is_empty(), "{report:?}");
     assert!(store.jobs().unwrap().is_empty());
 }
+
+/// A command that has let go of the store lock may still hold sled's own lock for a moment.
+/// A booth opening the store then waits for it instead of giving up with "in use".
+#[test]
+fn sled_still_closing_after_the_store_lock_is_free_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    drop(open(dir.path()));
+    // sled's lock alone, as a closing command leaves it.
+    let closing = SledJobStore::open(&dir.path().join("queue"), false).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let opener = std::thread::spawn(move || {
+        let options = OpenOptions {
+            wait: std::time::Duration::from_secs(60),
+            opener: Opener::Booth,
+            ..OpenOptions::default()
+        };
+        tx.send(()).unwrap();
+        Store::open_with(&cfg, "", options).map(|_| ())
+    });
+    rx.recv().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    drop(closing);
+    opener
+        .join()
+        .unwrap()
+        .expect("the booth waits for sled's lock while it holds the store lock");
+}
